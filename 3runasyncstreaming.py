@@ -150,7 +150,7 @@ if __name__ == "__main__":
     try:
         sys.exit(asyncio.run(main(args, base_url)))
     except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+        print("interrupted", file=sys.stderr)
         sys.exit(130)
     except BrokenPipeError:
         # The reader (e.g. `head`) closed the pipe. Point stdout at /dev/null so
