@@ -215,6 +215,7 @@ class OpenAIServer:
     def __init__(self, scenario: Scenario | None = None) -> None:
         self.scenario = scenario or Scenario()
         self.requests: list[dict] = []  # JSON bodies, in arrival order
+        self.request_headers: list[dict[str, str]] = []  # lower-cased names
         self.logs: list[StreamLog] = []  # one per request
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -235,10 +236,15 @@ class OpenAIServer:
     def __exit__(self, *exc_info) -> None:
         async def stop() -> None:
             self._server.close()
+            handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in handlers:
+                task.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
 
-        asyncio.run_coroutine_threadsafe(stop(), self._loop).result()
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(timeout=5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        self._loop.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -268,6 +274,7 @@ class OpenAIServer:
         request = json.loads(body)
         scenario = self.scenario
         self.requests.append(request)
+        self.request_headers.append(headers)
         log = StreamLog()
         self.logs.append(log)
         await asyncio.sleep(scenario.first_byte_delay)
