@@ -13,11 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from agents import Runner, RunContextWrapper, Usage
+from agents import RunContextWrapper, Runner, Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "3runasyncstreaming.py"
-OPENAI_VARIABLES = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_DEFAULT_MODEL", "OPENAI_AGENTS_DISABLE_TRACING")
+OPENAI_VARIABLES = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_DEFAULT_MODEL",
+    "OPENAI_AGENTS_DISABLE_TRACING",
+)
 
 
 @dataclass

@@ -48,7 +48,9 @@ def response(status: str = "in_progress", **fields) -> Response:
 
 def message(text: str) -> ResponseOutputMessage:
     content = [ResponseOutputText(type="output_text", text=text, annotations=[], logprobs=[])]
-    return ResponseOutputMessage(id="msg_1", type="message", role="assistant", status="completed", content=content)
+    return ResponseOutputMessage(
+        id="msg_1", type="message", role="assistant", status="completed", content=content
+    )
 
 
 def text_delta(delta: str) -> RawResponsesStreamEvent:
@@ -112,7 +114,9 @@ def closing(text: str) -> list:
                 sequence_number=91,
             )
         ),
-        RunItemStreamEvent(name="message_output_created", item=MessageOutputItem(agent=AGENT, raw_item=message(text))),
+        RunItemStreamEvent(
+            name="message_output_created", item=MessageOutputItem(agent=AGENT, raw_item=message(text))
+        ),
     ]
 
 
@@ -134,7 +138,11 @@ def incomplete(reason: str) -> RawResponsesStreamEvent:
 
 def failed(message: str, code: str = "server_error") -> RawResponsesStreamEvent:
     error = ResponseError(code=code, message=message)
-    return raw(ResponseFailedEvent(type="response.failed", response=response("failed", error=error), sequence_number=5))
+    return raw(
+        ResponseFailedEvent(
+            type="response.failed", response=response("failed", error=error), sequence_number=5
+        )
+    )
 
 
 def error_event(message: str, code: str) -> RawResponsesStreamEvent:

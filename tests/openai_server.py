@@ -54,6 +54,7 @@ class Scenario:
     # Recordings made before 2026-07 lack `cache_write_tokens`, and then the
     # final `response.completed` does not validate against openai 3.57's types.
     cache_write_tokens: bool = True
+    recorded: list[dict] | None = None  # replay these events (see read_sse) instead of generating them
 
 
 @dataclass
@@ -176,7 +177,9 @@ def plan_events(request: dict, scenario: Scenario) -> list[dict]:
         error = scenario.error or QUOTA_ERROR
         if scenario.ending == "in_stream_error":
             events.append({"type": "error", "error": error})
-        failed = _response(request, response_id, "failed", error={"code": error["code"], "message": error["message"]})
+        failed = _response(
+            request, response_id, "failed", error={"code": error["code"], "message": error["message"]}
+        )
         events.append({"type": "response.failed", "response": failed})
         return events
     item_status = "incomplete" if scenario.ending == "incomplete" else "completed"
@@ -200,6 +203,12 @@ def plan_events(request: dict, scenario: Scenario) -> list[dict]:
         completed = _response(request, response_id, "completed", usage=_usage(scenario), **finished)
         events.append({"type": "response.completed", "response": completed})
     return events
+
+
+def read_sse(path) -> list[dict]:
+    """The events of a recorded Responses API stream, such as ../shared/openai-wire/*.sse."""
+    with open(path, encoding="utf-8") as recording:
+        return [json.loads(line[len("data: ") :]) for line in recording if line.startswith("data: ")]
 
 
 def encode_event(event: dict, sequence_number: int) -> bytes:
@@ -307,7 +316,8 @@ class OpenAIServer:
         writer.write(_head(200, headers))
         deltas_sent = 0
         try:
-            for sequence_number, event in enumerate(plan_events(request, scenario)):
+            events = scenario.recorded or plan_events(request, scenario)
+            for sequence_number, event in enumerate(events):
                 is_delta = event["type"] == "response.output_text.delta"
                 if is_delta and deltas_sent and scenario.delta_interval:
                     await asyncio.sleep(scenario.delta_interval)

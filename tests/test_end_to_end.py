@@ -105,7 +105,9 @@ def test_default_run_sends_the_tutorials_request(default_run):
     [request] = server.requests
     assert request["model"] == "gpt-4o"
     assert request["instructions"] == "You are a helpful assistant that explains things clearly."
-    assert request["input"] == [{"role": "user", "content": "Explain recursion in programming in simple terms."}]
+    assert request["input"] == [
+        {"role": "user", "content": "Explain recursion in programming in simple terms."}
+    ]
     assert request["stream"] is True
     assert server.request_headers[0]["authorization"] == f"Bearer {KEY}"
 
@@ -181,13 +183,18 @@ FAILURES = {
     "401 invalid key": (
         Scenario(
             status=401,
-            error_body=error_body(f"Incorrect API key provided: {KEY}.", "invalid_request_error", "invalid_api_key"),
+            error_body=error_body(
+                f"Incorrect API key provided: {KEY}.", "invalid_request_error", "invalid_api_key"
+            ),
         ),
         "",
-        "the API key was rejected (HTTP 401). Check OPENAI_API_KEY in .env.",
+        "the API key was rejected (HTTP 401). Check OPENAI_API_KEY.",
     ),
     "429 quota": (
-        Scenario(status=429, error_body=error_body(QUOTA_ERROR["message"], "insufficient_quota", "insufficient_quota")),
+        Scenario(
+            status=429,
+            error_body=error_body(QUOTA_ERROR["message"], "insufficient_quota", "insufficient_quota"),
+        ),
         "",
         "your quota is used up (HTTP 429 insufficient_quota). Check your plan and billing.",
     ),
@@ -204,7 +211,10 @@ FAILURES = {
         Scenario(
             status=400,
             error_body=error_body(
-                "The requested model 'gpt-9' does not exist.", "invalid_request_error", "model_not_found", "model"
+                "The requested model 'gpt-9' does not exist.",
+                "invalid_request_error",
+                "model_not_found",
+                "model",
             ),
         ),
         "",
