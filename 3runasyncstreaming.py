@@ -19,7 +19,7 @@ from openai.types.responses import ResponseTextDeltaEvent
 
 DEFAULT_PROMPT = "Explain recursion in programming in simple terms."
 DEFAULT_MODEL = "gpt-4o"
-OPENAI_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"  # OpenAI's own
 
 
 def parse_args() -> argparse.Namespace:
@@ -135,8 +135,8 @@ if __name__ == "__main__":
             file=sys.stderr,
         )
         sys.exit(2)
-    base_url = os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL
-    if base_url.rstrip("/") != OPENAI_BASE_URL:
+    base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    if base_url.rstrip("/") != DEFAULT_BASE_URL:
         # Traces are sent to OpenAI with this key, which a local server's key is not.
         set_tracing_disabled(True)
     # We report failures ourselves, in one line; the SDK would log them a second time.
