@@ -97,9 +97,9 @@ async def main(args: argparse.Namespace, base_url: str) -> int:
                 print(event.data.delta, end="", flush=True)
             if event.type == "raw_response_event":
                 last_raw_event = event.data  # explains a failure, if one follows
-    except asyncio.CancelledError:
-        # Ctrl+C cancels main(). Cancel the run too, so the request stops now
-        # instead of running (and being billed) to the end.
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl+C cancels main() (on Python 3.10, interrupts it). Cancel the run too, so
+        # the request stops now instead of running (and being billed) to the end.
         result.cancel()
         raise
     except (AgentsException, openai.OpenAIError) as error:
