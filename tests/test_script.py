@@ -147,7 +147,7 @@ def test_env_file_beside_the_script_is_read(run_script, fake_runner, script_dir,
     assert fake_runner.calls[0].agent.model == "gpt-4.1-mini"
 
 
-def test_env_file_in_the_working_directory_is_not_read(run_script, fake_runner, script_dir, monkeypatch):
+def test_env_file_outside_the_script_folder_is_not_read(run_script, fake_runner, script_dir, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY")
     (script_dir.parent / ".env").write_text("OPENAI_API_KEY=sk-from-elsewhere\n")
 
