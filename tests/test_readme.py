@@ -112,7 +112,8 @@ def variables_in_env_example() -> set[str]:
 
 
 def test_script_reads_the_variables_the_readme_describes():
-    assert variables_the_script_reads() == {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_DEFAULT_MODEL"}
+    described = {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_DEFAULT_MODEL"}  # the Settings table
+    assert variables_the_script_reads() == described, "README.md's Settings table is stale"
 
 
 def test_every_variable_the_script_reads_is_in_env_example_and_the_readme():
@@ -141,7 +142,9 @@ def test_setup_commands_are_the_ones_ci_runs():
 
 def test_python_floor_matches_requires_python():
     requires = re.search(r'^requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text(), re.M)
-    assert f"Python {requires[1]} or later" in README.read_text()
+    assert f"Python {requires[1]} or later" in README.read_text(), (
+        f"README.md does not say 'Python {requires[1]} or later', as requires-python does"
+    )
 
 
 def exit_codes_in_readme() -> set[int]:
@@ -165,7 +168,10 @@ def exit_codes_in_script() -> set[int]:
 
 
 def test_readme_lists_exactly_the_exit_codes_the_script_returns():
-    assert exit_codes_in_readme() == exit_codes_in_script()
+    readme, script = exit_codes_in_readme(), exit_codes_in_script()
+    assert readme == script, (
+        f"README.md's exit code table lists {sorted(readme)}; the script returns {sorted(script)}"
+    )
 
 
 def message_patterns() -> list[str]:
