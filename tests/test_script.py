@@ -10,7 +10,7 @@ import agents
 import openai
 import pytest
 from agents import MaxTurnsExceeded, ModelBehaviorError
-from conftest import FakeRun
+from conftest import ROOT, FakeRun
 from events import (
     REQUEST,
     answer,
@@ -176,6 +176,16 @@ def test_missing_key_exits_2_with_a_hint_and_never_calls_the_runner(run_script, 
     assert outcome.stderr == (
         "error: OPENAI_API_KEY is not set. Copy .env.example to .env and put your key in it.\n"
     )
+    assert fake_runner.calls == []
+
+
+def test_key_left_empty_in_env_file_counts_as_missing(run_script, fake_runner, script_dir, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    (script_dir / ".env").write_text((ROOT / ".env.example").read_text())
+
+    outcome = run_script()
+
+    assert outcome.exit_code == 2
     assert fake_runner.calls == []
 
 
