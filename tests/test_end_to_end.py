@@ -120,6 +120,18 @@ def test_prompt_and_model_flag_reach_the_request(run, server):
     assert server.requests[0]["input"] == [{"role": "user", "content": "What is a closure?"}]
 
 
+def test_closing_line_reports_the_wait_for_the_first_token(run, server):
+    server.scenario = Scenario(deltas=["Slow", " start"], first_byte_delay=0.6)
+
+    code, stdout, _ = run()
+
+    first_token = float(re.search(r"first token (\d+\.\d\d) s", stdout)[1])
+    total = float(re.search(r"total (\d+\.\d) s", stdout)[1])
+    assert code == 0
+    assert 0.6 <= first_token < 3
+    assert total >= 0.6
+
+
 TRICKY_DELTAS = [
     "Family: 👨",  # the ZWJ sequence 👨‍👩‍👧 is split between its code points
     "\u200d👩\u200d",
