@@ -12,8 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import agents
 import openai
-from agents import Agent, AgentsException, Runner, set_trace_processors, set_tracing_disabled
+from agents import Agent, Runner
 from dotenv import load_dotenv
 from openai.types.responses import ResponseTextDeltaEvent
 
@@ -55,6 +56,8 @@ def explain(error: Exception, last_raw_event, base_url: str) -> str:
         return f"the answer was cut off ({getattr(response.incomplete_details, 'reason', None)})."
     if response is not None and response.status == "failed":
         return f"the response failed: {getattr(response.error, 'message', None)}"
+    if getattr(last_raw_event, "type", None) == "error":  # an error event the SDK could parse
+        return f"the server sent an error: {last_raw_event.message}"
     if isinstance(error, openai.AuthenticationError):
         return "the API key was rejected (HTTP 401). Check OPENAI_API_KEY."
     if isinstance(error, openai.RateLimitError) and error.code == "insufficient_quota":
@@ -66,10 +69,9 @@ def explain(error: Exception, last_raw_event, base_url: str) -> str:
         return f"the server answered HTTP {error.status_code}: {message or error.response.reason_phrase}"
     if isinstance(error, openai.APIConnectionError) and last_raw_event is None:
         return f"could not connect to {base_url}."
-    if isinstance(error, openai.APIConnectionError):
-        return f"the connection to {base_url} broke off mid-answer."
-    if getattr(last_raw_event, "type", None) == "error":  # an error event the SDK could parse
-        return f"the server sent an error: {last_raw_event.message}"
+    ended_early = getattr(last_raw_event, "type", None) != "response.completed"
+    if isinstance(error, openai.APIConnectionError | agents.ModelBehaviorError) and ended_early:
+        return f"the stream from {base_url} stopped before the answer was complete."
     if isinstance(error, openai.APIError):  # an error event the openai client raised at once
         return f"the server sent an error: {error.message}"
     return f"{type(error).__name__}: {error}"
@@ -102,7 +104,7 @@ async def main(args: argparse.Namespace, base_url: str) -> int:
         # the request stops now instead of running (and being billed) to the end.
         result.cancel()
         raise
-    except (AgentsException, openai.OpenAIError) as error:
+    except (agents.AgentsException, openai.OpenAIError) as error:
         failure = error
     finally:
         if first_token_at:
@@ -113,7 +115,7 @@ async def main(args: argparse.Namespace, base_url: str) -> int:
         if isinstance(failure, openai.APIConnectionError):
             # The network is down, so exporting this run's trace would only
             # retry for seconds at exit: drop it.
-            set_trace_processors([])
+            agents.set_trace_processors([])
         return 1
     total = time.perf_counter() - started
     first_token = f"{first_token_at - started:.2f} s" if first_token_at else "none"
@@ -130,15 +132,12 @@ if __name__ == "__main__":
     # The .env beside this script, wherever it is run from; real environment variables win.
     load_dotenv(Path(__file__).with_name(".env"))
     if not os.environ.get("OPENAI_API_KEY"):
-        print(
-            "error: OPENAI_API_KEY is not set. Copy .env.example to .env and put your key in it.",
-            file=sys.stderr,
-        )
+        print("error: no OPENAI_API_KEY: copy .env.example to .env and add your key.", file=sys.stderr)
         sys.exit(2)
     base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     if base_url.rstrip("/") != DEFAULT_BASE_URL:
         # Traces are sent to OpenAI with this key, which a local server's key is not.
-        set_tracing_disabled(True)
+        agents.set_tracing_disabled(True)
     # We report failures ourselves, in one line; the SDK would log them a second time.
     logging.getLogger("openai.agents").setLevel(logging.CRITICAL)
     # The openai client builds each response model's validator when it first needs it. If a stream's

@@ -35,7 +35,8 @@ from typing import Literal
 DEFAULT_DELTAS = ["Recursion", " is", " when", " a", " function", " calls", " itself", "."]
 INPUT_TOKENS = 25
 
-Ending = Literal["completed", "in_stream_error", "failed", "incomplete"]
+# "eof" ends the body cleanly right after the deltas, with no terminal event.
+Ending = Literal["completed", "in_stream_error", "failed", "incomplete", "eof"]
 
 
 @dataclass
@@ -181,6 +182,8 @@ def plan_events(request: dict, scenario: Scenario) -> list[dict]:
                 "obfuscation": _obfuscation(delta),
             }
         )
+    if scenario.ending == "eof":
+        return events
     if scenario.ending in ("in_stream_error", "failed"):
         # The recorded failure comes before any delta; one after some deltas is
         # sent the same way (an error event, then response.failed, then nothing).

@@ -235,7 +235,12 @@ FAILURES = {
     "stream breaks off": (
         Scenario(deltas=["Recursion", " is", " when"], cut_after=2),
         "Recursion is\n",
-        "the connection to {base_url} broke off mid-answer.",
+        "the stream from {base_url} stopped before the answer was complete.",
+    ),
+    "stream ends without a terminal event": (
+        Scenario(deltas=["Recursion", " is"], ending="eof"),
+        "Recursion is\n",
+        "the stream from {base_url} stopped before the answer was complete.",
     ),
     "in-stream error": (
         Scenario(deltas=[], ending="in_stream_error"),
@@ -309,7 +314,7 @@ def test_missing_key_exits_2_and_sends_no_request(run, server, environment):
     code, stdout, stderr = run(env=env)
 
     assert (code, stdout) == (2, "")
-    assert stderr == "error: OPENAI_API_KEY is not set. Copy .env.example to .env and put your key in it.\n"
+    assert stderr == "error: no OPENAI_API_KEY: copy .env.example to .env and add your key.\n"
     assert server.requests == []
 
 

@@ -14,6 +14,7 @@ from conftest import ROOT, FakeRun
 from events import (
     REQUEST,
     answer,
+    closing,
     error_event,
     failed,
     incomplete,
@@ -173,9 +174,7 @@ def test_missing_key_exits_2_with_a_hint_and_never_calls_the_runner(run_script, 
 
     assert outcome.exit_code == 2
     assert outcome.stdout == ""
-    assert outcome.stderr == (
-        "error: OPENAI_API_KEY is not set. Copy .env.example to .env and put your key in it.\n"
-    )
+    assert outcome.stderr == ("error: no OPENAI_API_KEY: copy .env.example to .env and add your key.\n")
     assert fake_runner.calls == []
 
 
@@ -230,7 +229,12 @@ FAILURES = {
     "stream breaks off": (
         openai.APIConnectionError(request=REQUEST),
         ["Recursion", " is"],
-        "the connection to https://api.openai.com/v1 broke off mid-answer.",
+        "the stream from https://api.openai.com/v1 stopped before the answer was complete.",
+    ),
+    "stream ends without a terminal event": (
+        ModelBehaviorError("Model did not produce a final response!"),
+        ["Recursion", " is"],
+        "the stream from https://api.openai.com/v1 stopped before the answer was complete.",
     ),
     "in-stream error raised by the client": (
         openai.APIError("You exceeded your current quota.", REQUEST, body={"code": "insufficient_quota"}),
@@ -251,6 +255,11 @@ FAILURES = {
         ModelBehaviorError("Responses stream ended with terminal event `response.incomplete`."),
         ["Recursion", " is", incomplete("max_output_tokens")],
         "the answer was cut off (max_output_tokens).",
+    ),
+    "SDK error after a complete answer": (
+        ModelBehaviorError("Invalid JSON when parsing the final output."),
+        ["Recursion", *closing("Recursion")[:2]],
+        "ModelBehaviorError: Invalid JSON when parsing the final output.",
     ),
     "other AgentsException": (
         MaxTurnsExceeded("Max turns (10) exceeded"),
