@@ -113,8 +113,8 @@ async def main(args: argparse.Namespace, base_url: str) -> int:
     if failure:
         print(f"error: {explain(failure, last_raw_event, base_url)}", file=sys.stderr)
         if isinstance(failure, openai.APIConnectionError):
-            # The network is down, so exporting this run's trace would only
-            # retry for seconds at exit: drop it.
+            # Exporting this run's trace would most likely fail the same way,
+            # retrying for seconds at exit: drop it.
             agents.set_trace_processors([])
         return 1
     total = time.perf_counter() - started
