@@ -80,7 +80,7 @@ def run_in_terminal(
         [sys.executable, str(program)],
         stdin=subprocess.DEVNULL,
         stdout=terminal,
-        stderr=subprocess.DEVNULL,
+        stderr=terminal,  # so that a program's error message shows in the failure above
         env=env,
         cwd=cwd,
     )
@@ -113,6 +113,8 @@ def measure(program: Path, server: OpenAIServer, scenario: Scenario, cwd: str) -
     started, reads, exited, output = run_in_terminal(program, env, cwd)
     written = server.logs[-1].delta_write_times
 
+    if BANNER not in output:
+        raise AssertionError(f"{program.name} did not start streaming; it printed {output[-300:]!r}")
     text_start = output.index(BANNER) + len(BANNER)
     expected = "".join(scenario.deltas).encode()
     if output[text_start : text_start + len(expected)] != expected:
