@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import string
 import threading
@@ -32,8 +33,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+DELTA_TYPES = ("response.output_text.delta", "response.refusal.delta")
 DEFAULT_DELTAS = ["Recursion", " is", " when", " a", " function", " calls", " itself", "."]
 INPUT_TOKENS = 25
+JSON = "application/json; charset=utf-8"
 
 # "eof" ends the body cleanly right after the deltas, with no terminal event.
 Ending = Literal["completed", "in_stream_error", "failed", "incomplete", "eof"]
@@ -48,6 +51,8 @@ class Scenario:
     first_byte_delay: float = 0.0  # seconds before the response headers
     status: int = 200  # anything else sends `error_body` as JSON instead of a stream
     error_body: dict | None = None
+    raw_error_body: bytes | None = None  # sent verbatim instead of `error_body`: proxy pages, plain text
+    error_content_type: str = JSON  # of the error body
     extra_headers: dict[str, str] = field(default_factory=dict)
     cut_after: int | None = None  # drop the connection after this many deltas
     ending: Ending = "completed"
@@ -56,6 +61,12 @@ class Scenario:
     # final `response.completed` does not validate against openai 3.57's types.
     cache_write_tokens: bool = True
     recorded: list[dict] | None = None  # replay these events (see read_sse) instead of generating them
+    refusal: str | None = None  # stream this refusal, a few words per delta, instead of `deltas`
+    # These three act after this many deltas (0 with no deltas at all: right after the headers).
+    stall_after: int | None = None  # send nothing more and hold the connection until the client leaves
+    keepalive_after: int | None = None  # send only `: keep-alive` comments until the client leaves
+    keepalive_interval: float = 0.05  # seconds between two keep-alive comments
+    malformed_after: int | None = None  # send one event with truncated JSON, then end the body
 
 
 @dataclass
@@ -64,7 +75,7 @@ class StreamLog:
 
     delta_write_times: list[float] = field(default_factory=list)
     finished: bool = False  # the whole planned stream went out
-    client_gone: bool = False  # a write failed because the client had closed
+    client_gone: bool = False  # the client closed the connection before the body ended
 
 
 QUOTA_ERROR = {
@@ -142,11 +153,10 @@ def _response(request: dict, response_id: str, status: str, **fields) -> dict:
     return response
 
 
-def _usage(scenario: Scenario) -> dict:
+def _usage(scenario: Scenario, output_tokens: int) -> dict:
     input_details = {"cached_tokens": 0}
     if scenario.cache_write_tokens:
         input_details = {"cache_write_tokens": 0, "cached_tokens": 0}
-    output_tokens = len(scenario.deltas)
     return {
         "input_tokens": INPUT_TOKENS,
         "input_tokens_details": input_details,
@@ -169,6 +179,8 @@ def plan_events(request: dict, scenario: Scenario) -> list[dict]:
     item = {"id": item_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"}
     part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
     where = {"content_index": 0, "item_id": item_id, "output_index": 0}
+    if scenario.refusal is not None:
+        return events + _refusal_events(request, scenario, response_id, item, where)
     if scenario.deltas:
         events.append({"type": "response.output_item.added", "item": item, "output_index": 0})
         events.append({"type": "response.content_part.added", **where, "part": part})
@@ -201,21 +213,50 @@ def plan_events(request: dict, scenario: Scenario) -> list[dict]:
     events.append({"type": "response.output_text.done", **where, "logprobs": [], "text": text})
     events.append({"type": "response.content_part.done", **where, "part": done_part})
     events.append({"type": "response.output_item.done", "item": done_item, "output_index": 0})
-    finished = {"completed_at": int(time.time()), "output": [done_item], "service_tier": "default"}
+    finished = {
+        "completed_at": int(time.time()),
+        "output": [done_item],
+        "service_tier": "default",
+        "usage": _usage(scenario, len(scenario.deltas)),
+    }
     if scenario.ending == "incomplete":
         incomplete = _response(
             request,
             response_id,
             "incomplete",
             incomplete_details={"reason": "max_output_tokens"},
-            usage=_usage(scenario),
             **finished,
         )
         events.append({"type": "response.incomplete", "response": incomplete})
     else:
-        completed = _response(request, response_id, "completed", usage=_usage(scenario), **finished)
+        completed = _response(request, response_id, "completed", **finished)
         events.append({"type": "response.completed", "response": completed})
     return events
+
+
+def _refusal_events(request: dict, scenario: Scenario, response_id: str, item: dict, where: dict) -> list:
+    text = scenario.refusal
+    pieces = re.split(r"(?<=\s)(?=\S)", text)  # "I can't" -> "I ", "can't"
+    done_part = {"type": "refusal", "refusal": text}
+    done_item = {**item, "status": "completed", "content": [done_part]}
+    completed = _response(
+        request,
+        response_id,
+        "completed",
+        completed_at=int(time.time()),
+        output=[done_item],
+        service_tier="default",
+        usage=_usage(scenario, len(pieces)),
+    )
+    return [
+        {"type": "response.output_item.added", "item": item, "output_index": 0},
+        {"type": "response.content_part.added", **where, "part": {"type": "refusal", "refusal": ""}},
+        *({"type": "response.refusal.delta", **where, "delta": piece} for piece in pieces),
+        {"type": "response.refusal.done", **where, "refusal": text},
+        {"type": "response.content_part.done", **where, "part": done_part},
+        {"type": "response.output_item.done", "item": done_item, "output_index": 0},
+        {"type": "response.completed", "response": completed},
+    ]
 
 
 def read_sse(path) -> list[dict]:
@@ -274,6 +315,8 @@ class OpenAIServer:
                 pass
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            pass  # shutdown with a client still waiting; Python 3.11.7 would log a cancelled handler
         finally:
             writer.close()
 
@@ -290,7 +333,7 @@ class OpenAIServer:
         method, path, _ = request_line.decode("latin-1").split(" ", 2)
         if method != "POST" or not path.endswith("/responses"):
             message = f"Invalid URL ({method} {path})"
-            await self._send_json(writer, 404, error_body(message, "invalid_request_error", None))
+            await self._send_body(writer, 404, error_body(message, "invalid_request_error", None))
             return True
 
         request = json.loads(body)
@@ -301,15 +344,22 @@ class OpenAIServer:
         self.logs.append(log)
         await asyncio.sleep(scenario.first_byte_delay)
         if scenario.status != 200:
-            await self._send_json(writer, scenario.status, scenario.error_body or {}, scenario.extra_headers)
+            body = (
+                scenario.raw_error_body if scenario.raw_error_body is not None else scenario.error_body or {}
+            )
+            await self._send_body(
+                writer, scenario.status, body, scenario.extra_headers, scenario.error_content_type
+            )
             return True
-        return await self._stream(writer, request, scenario, log)
+        return await self._stream(reader, writer, request, scenario, log)
 
-    async def _send_json(self, writer, status: int, body: dict, extra_headers: dict | None = None) -> None:
-        # OpenAI indents error bodies with two spaces and sends no trailing newline.
-        payload = json.dumps(body, indent=2).encode()
+    async def _send_body(
+        self, writer, status: int, body: dict | bytes, extra_headers: dict | None = None, content_type=JSON
+    ) -> None:
+        # OpenAI indents error bodies with two spaces and sends no trailing newline; bytes go as they are.
+        payload = body if isinstance(body, bytes) else json.dumps(body, indent=2).encode()
         headers = {
-            "content-type": "application/json; charset=utf-8",
+            "content-type": content_type,
             "content-length": str(len(payload)),
             "x-request-id": f"req_{_hex(32)}",
             **(extra_headers or {}),
@@ -317,7 +367,7 @@ class OpenAIServer:
         writer.write(_head(status, headers) + payload)
         await writer.drain()
 
-    async def _stream(self, writer, request: dict, scenario: Scenario, log: StreamLog) -> bool:
+    async def _stream(self, reader, writer, request: dict, scenario: Scenario, log: StreamLog) -> bool:
         headers = {
             "content-type": "text/event-stream; charset=utf-8",
             "transfer-encoding": "chunked",
@@ -330,15 +380,26 @@ class OpenAIServer:
         deltas_sent = 0
         try:
             events = scenario.recorded or plan_events(request, scenario)
+            total_deltas = sum(event["type"] in DELTA_TYPES for event in events)
             for sequence_number, event in enumerate(events):
-                is_delta = event["type"] == "response.output_text.delta"
+                is_delta = event["type"] in DELTA_TYPES
                 if is_delta and deltas_sent and scenario.delta_interval:
                     await asyncio.sleep(scenario.delta_interval)
                 if is_delta and deltas_sent == scenario.cut_after:
                     writer.transport.abort()  # mid-body, without the closing zero-length chunk
                     return False
-                chunk = encode_event(event, sequence_number)
-                writer.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                if is_delta or deltas_sent == total_deltas:  # before the next delta, or past the last
+                    if deltas_sent == scenario.malformed_after:
+                        bad = {"type": "response.output_text.delta", "delta": "oops"}
+                        truncated = encode_event(bad, sequence_number).replace(b"}\n\n", b"\n\n")
+                        writer.write(_chunk(truncated) + b"0\r\n\r\n")
+                        await writer.drain()
+                        return True
+                    if deltas_sent == scenario.stall_after:
+                        await _hold(reader, writer, None)
+                    if deltas_sent == scenario.keepalive_after:
+                        await _hold(reader, writer, scenario.keepalive_interval)
+                writer.write(_chunk(encode_event(event, sequence_number)))
                 if is_delta:
                     log.delta_write_times.append(time.monotonic())
                     deltas_sent += 1
@@ -354,8 +415,26 @@ class OpenAIServer:
         return True
 
 
+async def _hold(reader, writer, keepalive: float | None) -> None:
+    """Send nothing but keep-alive comments, if any, until the client leaves; then raise."""
+    await writer.drain()
+    while True:
+        try:
+            # Reading is how a silent server notices the client's FIN at once.
+            if not await asyncio.wait_for(reader.read(4096), keepalive):
+                raise ConnectionResetError("client went away")
+        except asyncio.TimeoutError:
+            writer.write(_chunk(b": keep-alive\n\n"))
+            await writer.drain()
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
 def _head(status: int, headers: dict[str, str]) -> bytes:
     reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"}
+    reasons |= {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
     lines = [f"HTTP/1.1 {status} {reasons.get(status, 'Error')}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -5,8 +5,10 @@ against the format described in ../shared/openai-wire/README.md, and, where that
 of recordings is present, against the recordings themselves.
 """
 
+import contextlib
 import http.client
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -29,9 +31,9 @@ PLAIN_ANSWER_ORDER = [
 ]
 
 
-def post(server: OpenAIServer, scenario: Scenario) -> http.client.HTTPResponse:
+def post(server: OpenAIServer, scenario: Scenario, connection=None) -> http.client.HTTPResponse:
     server.scenario = scenario
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection = connection or http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     body = json.dumps({"model": "gpt-4o", "input": "Hi", "stream": True})
     connection.request("POST", "/v1/responses", body, {"content-type": "application/json"})
     return connection.getresponse()
@@ -47,6 +49,22 @@ def sse_events(body: bytes) -> list[tuple[str, dict]]:
         assert event_line.startswith("event: ") and data_line.startswith("data: ")
         events.append((event_line.removeprefix("event: "), json.loads(data_line.removeprefix("data: "))))
     return events
+
+
+def read_for(response: http.client.HTTPResponse, seconds: float) -> bytes:
+    """What arrives within `seconds`, or until the socket timeout passes with nothing new."""
+    body, deadline = b"", time.monotonic() + seconds
+    with contextlib.suppress(TimeoutError):
+        while time.monotonic() < deadline and (chunk := response.read1()):
+            body += chunk
+    return body
+
+
+def noticed_within(seconds: float, condition) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return condition()
 
 
 @pytest.fixture
@@ -198,3 +216,72 @@ def test_in_stream_failure_has_the_fields_of_the_recording(server):
     assert [event["type"] for event in recorded] == [data["type"] for _, data in generated]
     assert shape(generated[2][1]) == shape(recorded[2])
     assert generated[2][1]["error"] == recorded[2]["error"]
+
+
+def test_stall_sends_nothing_after_n_deltas_and_notices_the_client_leaving(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=0.3)
+    response = post(server, Scenario(deltas=["a", "b", "c"], stall_after=2), connection)
+    events = sse_events(read_for(response, 5))
+
+    assert [name for name, _ in events] == PLAIN_ANSWER_ORDER[:6]
+    connection.close()
+    assert noticed_within(0.5, lambda: server.logs[0].client_gone)
+    assert not server.logs[0].finished
+
+
+def test_keepalive_sends_only_comments_after_n_deltas_until_the_client_leaves(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=1)
+    response = post(
+        server, Scenario(deltas=["a", "b"], keepalive_after=1, keepalive_interval=0.02), connection
+    )
+    body = read_for(response, 0.3)
+
+    events, _, comments = body.partition(b"\n\n: keep-alive")
+    assert [name for name, _ in sse_events(events + b"\n\n")] == PLAIN_ANSWER_ORDER[:5]
+    assert set((b": keep-alive" + comments).split(b"\n\n")) <= {b": keep-alive", b""}
+    assert comments.count(b"keep-alive") >= 5
+    connection.close()
+    assert noticed_within(0.5, lambda: server.logs[0].client_gone)
+
+
+def test_malformed_sends_one_invalid_data_line_then_ends_the_body(server):
+    body = post(server, Scenario(deltas=["a", "b"], malformed_after=1)).read()
+
+    *valid, malformed = body.decode().removesuffix("\n\n").split("\n\n")
+    assert [name for name, _ in sse_events("\n\n".join(valid).encode() + b"\n\n")] == PLAIN_ANSWER_ORDER[:5]
+    event_line, data_line = malformed.split("\n")
+    assert event_line == "event: response.output_text.delta"
+    assert data_line.startswith('data: {"type":"response.output_text.delta","delta":"oops"')
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(data_line.removeprefix("data: "))
+
+
+def test_raw_error_body_is_sent_verbatim_with_its_content_type(server):
+    page = b"<html>\r\n<h1>502 Bad Gateway</h1>\r\n\x1b[31mupstream down\x1b[0m\r\n</html>\r\n"
+    response = post(server, Scenario(status=502, raw_error_body=page, error_content_type="text/html"))
+
+    assert response.read() == page
+    assert (response.status, response.getheader("content-type")) == (502, "text/html")
+
+
+def test_refusal_events_validate_and_carry_the_refusal_text_in_order(server):
+    refusal = "I'm sorry, but I can't help with that."
+    events = sse_events(post(server, Scenario(refusal=refusal)).read())
+
+    parsed = [TypeAdapter(ResponseStreamEvent).validate_python(data) for _, data in events]
+    names = [event.type for event in parsed]
+    assert names[:4] + names[-4:] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.refusal.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    deltas = [event.delta for event in parsed if event.type == "response.refusal.delta"]
+    assert names[4:-4] == ["response.refusal.delta"] * len(deltas) and len(deltas) > 1
+    assert "".join(deltas) == refusal
+    assert parsed[-4].refusal == refusal
+    assert parsed[-1].response.output[0].content[0].refusal == refusal

@@ -1,34 +1,43 @@
 """README.md must stay true of the code. Each test names the README statement it guards.
 
-Run this file directly to regenerate the README's `--help` block from the real script:
+Blocks that copy what the code holds or prints are generated, and checked here:
+`<!-- generated: main -->` (the source of main()), `<!-- generated: help -->` (the --help
+text) and `<!-- generated: events -->` (--events for a two-delta answer from the loopback
+server). After changing the code, regenerate them with
 
     uv run python tests/test_readme.py
 
-Markers in README.md (HTML comments, invisible on GitHub) say what each block is:
-`<!-- quote: 3runasyncstreaming.py -->` code copied from the script, `<!-- snippet -->` a
-customisation idea, `<!-- help -->` the --help text, `<!-- output -->` example output,
-`<!-- events -->` an --events excerpt, `<!-- setup -->` the set-up commands.
+The other checks compare facts: the exit codes, the messages, the settings, the set-up
+commands, the Python floor. Every `<!-- snippet -->` is pasted into a copy of the script
+the way the README says, and run against the loopback server.
 """
 
 import ast
+import contextlib
+import io
 import os
 import re
+import runpy
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
+from unittest import mock
 
 import agents
 import openai
 import pytest
-from conftest import ROOT, SCRIPT, FakeRun
-from events import answer
+from conftest import OPENAI_VARIABLES, ROOT, SCRIPT
+from openai_server import OpenAIServer, Scenario
 
 README = ROOT / "README.md"
 BLOCK = re.compile(
     r"^(?:<!-- (?P<marker>[^>]*?) -->\n)?```(?P<language>\w*)\n(?P<body>.*?)^```$", re.M | re.S
 )
 HELP_COLUMNS = "80"  # argparse wraps --help to the terminal; the README's copy is 80 wide
+EVENTS_DELTAS = ["Recursion is", " a function calling itself."]
+LOOP_START = "async for event in result.stream_events():"
+LOOP_END = "last_raw_event = event.data  # explains a failure, if one follows"
+KEY = "sk-readme-test-key"
 
 
 def readme_blocks(marker=None, language=None) -> list[tuple[int, str, str]]:
@@ -48,51 +57,207 @@ def only_block(marker: str) -> str:
     return body
 
 
-def script_tree() -> ast.Module:
-    return ast.parse(SCRIPT.read_text())
+def script_tree(source: str | None = None) -> ast.Module:
+    return ast.parse(source or SCRIPT.read_text())
+
+
+def main_source(source: str | None = None) -> str:
+    source = source or SCRIPT.read_text()
+    [main] = [node for node in script_tree(source).body if getattr(node, "name", None) == "main"]
+    return ast.get_source_segment(source, main)
+
+
+def run_in_process(
+    script: Path, *args: str, env: dict[str, str], stdin: str = "", isatty: bool = False
+) -> tuple[int, str, str]:
+    """Run `script` as __main__ here, with this environment; return (exit code, stdout, stderr)."""
+    stdout, stderr = io.TextIOWrapper(io.BytesIO()), io.TextIOWrapper(io.BytesIO())
+    stdout.isatty = lambda: isatty  # a terminal, or a file
+    clean = {name: value for name, value in os.environ.items() if name not in OPENAI_VARIABLES}
+    with (
+        mock.patch.dict(os.environ, {**clean, **env}, clear=True),
+        mock.patch.object(sys, "argv", [str(script), *args]),
+        mock.patch.object(sys, "stdin", io.StringIO(stdin)),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+            code = 0
+        except SystemExit as exit:
+            code = exit.code
+        sys.stdout.flush()
+        sys.stderr.flush()
+    return code, stdout.buffer.getvalue().decode(), stderr.buffer.getvalue().decode()
 
 
 def real_help() -> str:
-    result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--help"],
-        env={**os.environ, "COLUMNS": HELP_COLUMNS},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
+    _, help_text, _ = run_in_process(SCRIPT, "--help", env={"COLUMNS": HELP_COLUMNS})
+    return help_text
 
 
-def test_every_python_block_is_either_a_quote_or_a_snippet():
+def real_events() -> str:
+    with OpenAIServer(Scenario(deltas=EVENTS_DELTAS)) as server:
+        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
+        code, _, stderr = run_in_process(SCRIPT, "--events", env=env)
+    assert code == 0, stderr
+    return stderr
+
+
+def generated_blocks() -> dict[str, str]:
+    return {"main": main_source() + "\n", "help": real_help(), "events": real_events()}
+
+
+def test_generated_blocks_are_what_the_code_holds_and_prints():
+    for name, expected in generated_blocks().items():
+        assert only_block(f"generated: {name}") == expected, (
+            f"README.md's generated {name} block is stale; regenerate it with "
+            "`uv run python tests/test_readme.py`"
+        )
+
+
+def test_main_is_quoted_whole_within_the_tutorials_first_200_lines():
+    [(line, _, body)] = readme_blocks("generated: main")
+    assert body == main_source() + "\n"
+    assert line + body.count("\n") <= 200
+
+
+def test_readme_is_at_most_450_lines_and_its_tutorial_at_most_200():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 450
+    assert lines.index("# Reference") <= 200
+
+
+def test_script_leads_with_the_lesson():
+    source = SCRIPT.read_text()
+    tree = script_tree(source)
+    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
+    assert isinstance(functions[0], ast.AsyncFunctionDef) and functions[0].name == "main"
+    assert len(source.splitlines()) <= 170
+    [main_block] = [node for node in tree.body if isinstance(node, ast.If)]
+    assert len(main_block.body) <= 2
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            assert all(isinstance(target, ast.Name) and target.id.isupper() for target in node.targets)
+            assert isinstance(node.value, ast.Constant)
+
+
+def test_every_python_block_is_generated_or_a_snippet():
     for line, marker, _ in readme_blocks(language="python"):
-        assert marker in ("quote: 3runasyncstreaming.py", "snippet"), (
-            f"README.md:{line}: unmarked python block"
+        assert marker in ("generated: main", "snippet"), f"README.md:{line}: unmarked python block"
+
+
+def pasted(snippet: str) -> str:
+    """The script with `snippet` pasted in as the README says: in place of the loop, or of main()."""
+    source = SCRIPT.read_text()
+    if snippet.startswith("async def main("):
+        return source.replace(main_source(source), snippet.rstrip("\n"))
+    lines = source.splitlines(keepends=True)
+    [start] = [number for number, line in enumerate(lines) if line.strip() == LOOP_START]
+    [end] = [number for number, line in enumerate(lines) if line.strip() == LOOP_END]
+    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
+    snippet_lines = [indent + line if line.strip() else line for line in snippet.splitlines(keepends=True)]
+    return "".join(lines[:start] + snippet_lines + lines[end + 1 :])
+
+
+def snippets() -> list[str]:
+    return [body for _, _, body in readme_blocks("snippet")]
+
+
+def test_the_readme_has_its_five_snippets():
+    assert len(snippets()) == 5
+
+
+@pytest.fixture
+def snippet_run(tmp_path, server):
+    """Paste snippet number N into a copy of the script; run it against the loopback server."""
+
+    def run(number: int, *args: str, stdin: str = "", isatty: bool = False) -> tuple[int, str, str]:
+        script = tmp_path / SCRIPT.name
+        script.write_text(pasted(snippets()[number]))
+        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
+        return run_in_process(script, *args, env=env, stdin=stdin, isatty=isatty)
+
+    return run
+
+
+WAITING, KEEP, STOP, TOOLS, CHAT = range(5)  # the snippets, in the README's order
+WORDS = [f"word{number} " for number in range(60)]  # 360 characters
+TEXT = "".join(WORDS)
+START = "=== Starting Stream ===\n"
+COMPLETE = re.compile(r"=== Stream Complete \(total \d+\.\d s, 25 in / 60 out tokens\) ===\n")
+
+
+def test_every_snippet_pasted_in_passes_the_projects_ruff_check():
+    for number, snippet in enumerate(snippets()):
+        ruff = subprocess.run(
+            [sys.executable, "-m", "ruff", "check", "--stdin-filename", SCRIPT.name, "-"],
+            input=pasted(snippet),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
+        assert ruff.returncode == 0, f"snippet {number + 1}:\n{ruff.stdout}"
 
 
-def test_quoted_code_appears_in_the_script_verbatim():
-    script_lines = SCRIPT.read_text().splitlines()
-    for line, _, body in readme_blocks("quote: 3runasyncstreaming.py"):
-        quote = textwrap.dedent(body).strip("\n")
-        size = len(quote.splitlines())
-        windows = ("\n".join(script_lines[start : start + size]) for start in range(len(script_lines)))
-        assert any(textwrap.dedent(window) == quote for window in windows), (
-            f"README.md:{line}: this quote is no longer in {SCRIPT.name}:\n{quote}"
-        )
+def test_keep_snippet_holds_the_whole_answer_after_the_loop(snippet_run, server):
+    server.scenario = Scenario(deltas=WORDS)
+
+    code, stdout, stderr = snippet_run(KEEP)
+
+    assert (code, stderr) == (0, f"\n({len(TEXT)} characters, 60 words)\n")
+    assert COMPLETE.fullmatch(stdout.split("\n", 2)[2])
 
 
-def test_customisation_snippets_compile():
-    for line, _, body in readme_blocks("snippet"):
-        try:
-            compile(body, f"README.md:{line}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-        except SyntaxError as error:
-            pytest.fail(f"README.md:{line}: the snippet does not compile: {error}")
+def test_stop_snippet_stops_the_server_and_says_cancelled(snippet_run, server):
+    words = [f"word{number:03} " for number in range(300)]  # 8 characters each
+    server.scenario = Scenario(deltas=words, delta_interval=0.005)
+
+    code, stdout, stderr = snippet_run(STOP)
+
+    assert (code, stderr) == (0, "")
+    answer, closing = stdout.removeprefix(START).split("\n", 1)
+    assert "".join(words).startswith(answer)
+    assert 500 <= len(answer) < len("".join(words)) / 2
+    assert re.fullmatch(r"=== Stream Cancelled \(total \d+\.\d s, 0 in / 0 out tokens\) ===\n", closing)
+    assert not server.logs[0].finished
 
 
-def test_help_text_is_the_real_one():
-    assert only_block("help") == real_help(), (
-        "README.md's --help block is stale; regenerate it with `uv run python tests/test_readme.py`"
-    )
+def test_tools_snippet_prints_a_plain_answer_when_no_tool_is_called(snippet_run, server):
+    server.scenario = Scenario(deltas=WORDS)
+
+    code, stdout, stderr = snippet_run(TOOLS)
+
+    assert (code, stderr) == (0, "")
+    assert stdout.startswith(START + TEXT + "\n")
+
+
+@pytest.mark.parametrize("isatty", [False, True], ids=["file", "terminal"])
+def test_waiting_snippet_shows_a_notice_only_on_a_terminal_until_the_first_word(snippet_run, server, isatty):
+    server.scenario = Scenario(deltas=WORDS, first_byte_delay=0.2)
+
+    code, stdout, _ = snippet_run(WAITING, isatty=isatty)
+
+    assert code == 0
+    notice = "(thinking…)\r\033[K" if isatty else ""
+    assert stdout.startswith(START + notice + TEXT + "\n")
+    assert COMPLETE.fullmatch(stdout.split("\n", 2)[2])
+
+
+def test_chat_snippet_streams_each_turn_and_sends_the_conversation_back(snippet_run, server):
+    server.scenario = Scenario(deltas=["Four."])
+
+    code, stdout, stderr = snippet_run(CHAT, "What is 2 + 2?", stdin="And 3 + 3?\n\n")
+
+    assert (code, stderr) == (0, "")
+    assert stdout == "Four.\n> Four.\n> "
+    assert [request["input"][-1]["content"] for request in server.requests] == [
+        "What is 2 + 2?",
+        "And 3 + 3?\n",
+    ]
+    second_turn = server.requests[1]["input"]
+    assert second_turn[0]["content"] == "What is 2 + 2?"
+    assert "Four." in str(second_turn[1])
 
 
 def variables_the_script_reads() -> set[str]:
@@ -147,24 +312,26 @@ def test_python_floor_matches_requires_python():
     )
 
 
+def failure_table() -> str:
+    return README.read_text().split("## Failures and exit codes")[1].split("\n## ")[0]
+
+
 def exit_codes_in_readme() -> set[int]:
-    table = README.read_text().split("## Failures and exit codes")[1].split("\n## ")[0]
-    return {int(code) for code in re.findall(r"\| (\d+) \|$", table, re.M)}
+    return {int(code) for code in re.findall(r"\| (\d+) \|$", failure_table(), re.M)}
 
 
 def exit_codes_in_script() -> set[int]:
-    """Whole numbers passed to sys.exit() or returned by main(), plus argparse's 2."""
+    """Whole numbers the script returns from a function or exits with, plus argparse's 2."""
     codes = {2}
     for node in ast.walk(script_tree()):
-        if (
-            isinstance(node, ast.Call)
-            and ast.unparse(node.func) == "sys.exit"
-            and isinstance(node.args[0], ast.Constant)
-        ):
-            codes.add(node.args[0].value)
-        if isinstance(node, ast.AsyncFunctionDef) and node.name == "main":
-            codes |= {ret.value.value for ret in ast.walk(node) if isinstance(ret, ast.Return)}
-    return codes
+        if isinstance(node, ast.Return) and node.value is not None:
+            values = (
+                [node.value.body, node.value.orelse] if isinstance(node.value, ast.IfExp) else [node.value]
+            )
+            codes |= {value.value for value in values if isinstance(value, ast.Constant)}
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("sys.exit", "parser.exit"):
+            codes |= {arg.value for arg in node.args[:1] if isinstance(arg, ast.Constant)}
+    return codes - {None}
 
 
 def test_readme_lists_exactly_the_exit_codes_the_script_returns():
@@ -182,21 +349,23 @@ def message_patterns() -> list[str]:
             return re.escape(node.value)
         return "".join(pattern(part) if isinstance(part, ast.Constant) else ".+" for part in node.values)
 
-    tree = script_tree()
-    [explain] = [
-        node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name == "explain"
-    ]
-    patterns = ["error: " + pattern(ret.value) for ret in ast.walk(explain) if isinstance(ret, ast.Return)]
-    for node in ast.walk(tree):
+    strings = (ast.Constant, ast.JoinedStr)
+    patterns = []
+    for node in ast.walk(script_tree()):
+        is_reason = isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "reason"
+        if is_reason and isinstance(node.value, strings):  # report()'s reasons
+            patterns.append("error: " + pattern(node.value))
+        if isinstance(node, ast.For) and ast.unparse(node.target) == "(found, problem)":
+            patterns += ["error: " + pattern(row.elts[1]) for row in node.iter.elts]  # read_settings()
         is_stderr_print = isinstance(node, ast.Call) and ast.unparse(node).endswith("file=sys.stderr)")
-        if is_stderr_print and isinstance(node.args[0], ast.Constant):
-            patterns.append(pattern(node.args[0]))
+        if is_stderr_print and len(node.args) == 1 and isinstance(node.args[0], strings):
+            patterns.append(pattern(node.args[0]))  # run()'s
     return patterns
 
 
 def messages_in_readme() -> list[str]:
-    table = README.read_text().split("## Failures and exit codes")[1].split("\n## ")[0]
-    return re.findall(r"^\| [^|]+ \| `((?:error: |interrupted)[^`]*)` \|", table, re.M)
+    messages = re.findall(r"`(error: [^`]*)`", failure_table())
+    return [message for message in messages if not message.startswith("error: unrecognized arguments")]
 
 
 def test_every_message_in_the_readme_is_one_the_script_prints():
@@ -215,47 +384,30 @@ def test_every_message_the_script_prints_is_in_the_readme():
         )
 
 
-def test_example_output_has_the_real_format(run_script, fake_runner, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    fake_runner.run = FakeRun(answer("Recursion", " is a function calling itself."))
-    real_lines = run_script().stdout.splitlines()
+def test_example_output_has_the_real_format(server):
+    server.scenario = Scenario(deltas=["Recursion", " is a function calling itself."])
+    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
+    real_lines = run_in_process(SCRIPT, env=env)[1].splitlines()
     # The real output's frame, with every number free to vary.
     opening = re.escape(real_lines[0])
     closing = re.sub(r"\\\.", r"\.", re.sub(r"\d+", r"\\d+", re.escape(real_lines[-1])))
 
     example = only_block("output").splitlines()
 
-    assert re.fullmatch(opening, example[0]), (
-        f"README example opens with {example[0]!r}, not {real_lines[0]!r}"
-    )
-    assert re.fullmatch(closing, example[-1]), (
-        f"README example closes with {example[-1]!r}, not like {real_lines[-1]!r}"
-    )
+    assert re.fullmatch(opening, example[0])
+    assert re.fullmatch(closing, example[-1]), f"README example closes with {example[-1]!r}"
     assert len(example) > 2, "README example shows no answer"
 
 
-def test_events_excerpt_has_the_real_format(run_script, fake_runner, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    fake_runner.run = FakeRun(answer("Recursion", " is a function calling itself."))
-    real_lines = run_script("--events").stderr.splitlines()
-    real_shapes = {line.split(" ", 1)[0] + " " for line in real_lines}
-
-    excerpt = only_block("events").splitlines()
-
-    assert excerpt[0] == real_lines[0]
-    assert excerpt[-1] == real_lines[-1]
-    for line in excerpt:
-        assert any(line.startswith(shape) for shape in real_shapes), f"README --events line {line!r}"
-
-
-def regenerate_help() -> None:
+def regenerate() -> None:
     text = README.read_text()
-    old = only_block("help")
-    README.write_text(
-        text.replace(f"<!-- help -->\n```text\n{old}```", f"<!-- help -->\n```text\n{real_help()}```", 1)
-    )
+    for name, body in generated_blocks().items():
+        old = only_block(f"generated: {name}")
+        marker = f"<!-- generated: {name} -->\n```{'python' if name == 'main' else 'text'}\n"
+        text = text.replace(f"{marker}{old}```", f"{marker}{body}```", 1)
+        README.write_text(text)
 
 
 if __name__ == "__main__":
-    regenerate_help()
-    print(f"regenerated the --help block in {README}")
+    regenerate()
+    print(f"regenerated the generated blocks in {README}")
