@@ -50,7 +50,7 @@ async def main(settings: argparse.Namespace) -> int:
     finally:
         print()  # end the answer's line, so that what follows stands on its own
 
-    if failure or loop.time() >= silence.when():  # the run failed, or the silence limit cancelled it
+    if failure or (result.final_output is None and loop.time() >= silence.when()):  # failed, or timed out
         return report(failure or TimeoutError(), last_raw_event, settings)
     usage, total = result.context_wrapper.usage, loop.time() - started
     first_token = f"first token {first_token_at - started:.2f} s, " if first_token_at else ""
@@ -76,7 +76,7 @@ def read_settings() -> argparse.Namespace:
     if settings.prompt is None:  # then what was piped in, else the tutorial's question
         settings.prompt = (sys.stdin and not sys.stdin.isatty() and sys.stdin.read()) or DEFAULT_PROMPT
     settings.key = key = os.environ.get("OPENAI_API_KEY", "")
-    settings.base_url = base_url = os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    settings.base_url = base_url = (os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     for found, problem in [
         (empty_in_environment, "OPENAI_API_KEY is set but empty in the environment, which wins over .env."),
         (not key, "no OPENAI_API_KEY: copy .env.example to .env and add your key."),
@@ -88,7 +88,7 @@ def read_settings() -> argparse.Namespace:
     ]:
         if found:
             parser.exit(2, f"error: {problem}\n")
-    if base_url.rstrip("/") != DEFAULT_BASE_URL:
+    if base_url != DEFAULT_BASE_URL:
         agents.set_tracing_disabled(True)  # traces go to OpenAI, with a key a local server's key is not
     # The openai client would wait 10 minutes for each read, and then try twice more.
     agents.set_default_openai_client(openai.AsyncOpenAI(timeout=openai.Timeout(settings.timeout, connect=5)))
@@ -123,7 +123,7 @@ def run(settings: argparse.Namespace) -> int:
 
 def report(error: Exception, last_raw_event, settings: argparse.Namespace) -> int:
     """Print why the run failed, in one line safe for a terminal; return the exit code."""
-    body = getattr(error, "body", None)  # an HTTP error's: OpenAI's JSON, other JSON, or text
+    body = getattr(error, "body", None) or getattr(getattr(error, "response", None), "reason_phrase", None)
     detail = body.get("message", body.get("detail", body)) if isinstance(body, dict) else body
     response = getattr(last_raw_event, "response", None)  # on response.incomplete and .failed
     where, ending = settings.base_url, getattr(last_raw_event, "type", "").removeprefix("response.")
@@ -144,7 +144,7 @@ def report(error: Exception, last_raw_event, settings: argparse.Namespace) -> in
     elif isinstance(error, openai.NotFoundError) and where != DEFAULT_BASE_URL:
         reason = f"{where} answered HTTP 404 ({detail}); does it serve the Responses API?"
     elif isinstance(error, openai.APIStatusError):
-        reason = f"the server answered HTTP {error.status_code}: {detail or error.response.reason_phrase}"
+        reason = f"the server answered HTTP {error.status_code}: {detail}"
     elif isinstance(error, openai.APIConnectionError) and last_raw_event is None:
         reason = f"could not connect to {where}."
         agents.set_trace_processors([])  # its export would fail the same way, retrying for seconds at exit

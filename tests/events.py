@@ -154,3 +154,14 @@ def status_error(error_class: type[openai.APIStatusError], status: int, message:
     body = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
     http_response = httpx2.Response(status, request=REQUEST, json={"error": body})
     return error_class(f"Error code: {status} - {message}", response=http_response, body=body)
+
+
+def http_error(status: int, body: str, base_url: str = "https://api.openai.com/v1") -> openai.APIStatusError:
+    """The exception the openai client itself builds when `base_url` answers `status` with `body`.
+
+    For OpenAI's `{"error": {...}}` its `body` is the inner object; for `{"error": "text"}` and for
+    a body that is not JSON, it is that text.
+    """
+    request = httpx2.Request("POST", f"{base_url}/responses")
+    client = openai.OpenAI(api_key="sk-unused", base_url=base_url)
+    return client._make_status_error_from_response(httpx2.Response(status, request=request, text=body))

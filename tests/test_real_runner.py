@@ -3,14 +3,22 @@
 The stubbed-Runner tests fix the script's output for given events. These check the
 SDK behaviour the script relies on: which events a real run emits, that usage
 reaches the closing line, that a failed stream's terminal event is delivered before
-the run raises, and that openai errors reach the script unwrapped.
+the run raises, that openai errors reach the script unwrapped, that a cancelled run
+has no final output and that cancel() ends the stream, and that a refusal is raised
+as ModelRefusalError.
 """
+
+import asyncio
 
 import openai
 import pytest
-from agents import RunConfig, Runner, Usage
+from agents import Agent, ModelRefusalError, RunConfig, Runner, Usage
 from agents.testing import ModelStep, ScriptedModel, assistant_message
 from events import incomplete, opening, status_error, text_delta
+from openai.types.responses import ResponseOutputMessage, ResponseOutputRefusal
+
+START = "=== Starting Stream ===\n"
+REFUSAL = "I can't help with that."
 
 
 @pytest.fixture
@@ -29,6 +37,14 @@ def scripted_model(script_dir, monkeypatch):
     return model
 
 
+def refusal_message(refusal: str) -> ResponseOutputMessage:
+    """An assistant message whose only content is a refusal, as OpenAI sends one."""
+    content = [ResponseOutputRefusal(type="refusal", refusal=refusal)]
+    return ResponseOutputMessage(
+        id="msg_1", type="message", role="assistant", status="completed", content=content
+    )
+
+
 def test_real_run_streams_the_answer_and_reports_its_usage(run_script, scripted_model):
     scripted_model.enqueue(
         ModelStep(
@@ -40,8 +56,9 @@ def test_real_run_streams_the_answer_and_reports_its_usage(run_script, scripted_
     outcome = run_script("--events")
 
     assert outcome.exit_code == 0
-    assert outcome.stdout.startswith("=== Starting Stream ===\nRecursion is a function calling itself.\n")
+    assert outcome.stdout.startswith(START + "Recursion is a function calling itself.\n")
     assert "25 in / 7 out tokens) ===\n" in outcome.stdout
+    assert "=== Stream Complete (" in outcome.stdout
     call = scripted_model.first_call
     assert call.system_instructions == "You are a helpful assistant that explains things clearly."
     assert call.input == [{"content": "Explain recursion in programming in simple terms.", "role": "user"}]
@@ -58,7 +75,7 @@ def test_real_run_delivers_response_incomplete_before_raising(run_script, script
     outcome = run_script()
 
     assert outcome.exit_code == 1
-    assert outcome.stdout == "=== Starting Stream ===\nRecursion is\n"
+    assert outcome.stdout == START + "Recursion is\n"
     assert outcome.stderr == "error: the answer was cut off (max_output_tokens).\n"
 
 
@@ -69,6 +86,68 @@ def test_real_run_passes_openai_errors_through_unwrapped(run_script, scripted_mo
     outcome = run_script()
 
     assert outcome.exit_code == 1
+    assert outcome.stderr == "error: the server answered HTTP 429: You exceeded your current quota.\n"
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["normal run", "cancelled run"])
+def test_real_run_has_a_final_output_unless_cancelled(cancel):
+    """The script tells Complete from Cancelled by `result.final_output is None`."""
+    model = ScriptedModel([ModelStep(output=[assistant_message("Recursion is a function calling itself.")])])
+    agent = Agent(name="Assistant", model=model)
+
+    async def consume():
+        result = Runner.run_streamed(agent, "Explain recursion.", run_config=RunConfig(tracing_disabled=True))
+        async for event in result.stream_events():
+            if cancel and event.type == "raw_response_event":
+                result.cancel()
+        return result
+
+    result = asyncio.run(consume())
+
+    if cancel:
+        assert result.final_output is None
+    else:
+        assert result.final_output == "Recursion is a function calling itself."
+
+
+def test_real_run_raises_model_refusal_error_for_a_refusal():
+    model = ScriptedModel([ModelStep(output=[refusal_message(REFUSAL)])])
+    agent = Agent(name="Assistant", model=model)
+
+    async def consume():
+        result = Runner.run_streamed(agent, "Explain recursion.", run_config=RunConfig(tracing_disabled=True))
+        async for _ in result.stream_events():
+            pass
+
+    with pytest.raises(ModelRefusalError) as refused:
+        asyncio.run(consume())
+    assert refused.value.refusal == REFUSAL
+
+
+def test_real_run_refusal_is_printed_on_stdout_then_a_notice(run_script, scripted_model):
+    scripted_model.enqueue(ModelStep(output=[refusal_message(REFUSAL)]))
+
+    outcome = run_script()
+
+    assert outcome.exit_code == 1
+    assert outcome.stdout == START + "\n" + REFUSAL + "\n"
+    assert outcome.stderr == "error: the model refused to answer; its reply is above.\n"
+
+
+def test_real_run_is_ended_by_the_silence_limit(run_script, scripted_model):
+    raw_events = [event.data for event in [*opening()[1:], text_delta("Recursion")]]
+
+    async def then_silence(call):
+        for event in raw_events:
+            yield event
+        await asyncio.sleep(10)  # cancel() should end this long before; if not, the stream breaks off
+
+    scripted_model.enqueue(ModelStep.stream(then_silence))
+
+    outcome = run_script("--timeout", "0.05")
+
+    assert outcome.exit_code == 1
+    assert outcome.stdout == START + "Recursion\n"
     assert outcome.stderr == (
-        "error: your quota is used up (HTTP 429 insufficient_quota). Check your plan and billing.\n"
+        "error: timed out: https://api.openai.com/v1 sent nothing for 0.05 s (see --timeout).\n"
     )
