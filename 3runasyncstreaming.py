@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-signal.signal(signal.SIGINT, lambda signal_number, frame: sys.exit(130))  # no traceback as the SDK loads
+signal.signal(signal.SIGINT, lambda signal_number, frame: os._exit(130))  # no traceback as the SDK loads
 
 import agents
 import openai
