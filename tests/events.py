@@ -1,4 +1,9 @@
-"""Stream events built from the SDK's own classes, for replay through a stubbed Runner."""
+"""Stream events built from the SDK's own classes, and the stubbed Runner that replays them."""
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass, field
 
 import httpx2
 import openai
@@ -7,7 +12,9 @@ from agents import (
     AgentUpdatedStreamEvent,
     MessageOutputItem,
     RawResponsesStreamEvent,
+    RunContextWrapper,
     RunItemStreamEvent,
+    Usage,
 )
 from openai.types.responses import (
     Response,
@@ -165,3 +172,75 @@ def http_error(status: int, body: str, base_url: str = "https://api.openai.com/v
     request = httpx2.Request("POST", f"{base_url}/responses")
     client = openai.OpenAI(api_key="sk-unused", base_url=base_url)
     return client._make_status_error_from_response(httpx2.Response(status, request=request, text=body))
+
+
+@dataclass
+class FakeRun:
+    """Stands in for RunResultStreaming: replays `events`, then raises `error` if one is given.
+
+    With `then_hang`, it then waits, as a server gone silent would, until cancel() is called.
+    Like the SDK's, cancel() ends the stream (stream_events() returns at its next step) and
+    leaves the run without a final output.
+    """
+
+    TEXT_OF_THE_DELTAS = object()  # final_output's default
+    HANG_AT_MOST = 10  # seconds: a script that never cancels fails its test instead of blocking it
+
+    events: list
+    error: BaseException | None = None
+    then_hang: bool = False
+    final_output: object = TEXT_OF_THE_DELTAS  # the text the deltas spell out; None once cancelled
+    usage: Usage = field(default_factory=lambda: Usage(requests=1, input_tokens=25, output_tokens=311))
+    cancelled: bool = False
+    flushed_at_each_event: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self.context_wrapper = RunContextWrapper(context=None, usage=self.usage)
+        if self.final_output is self.TEXT_OF_THE_DELTAS:
+            self.final_output = "".join(
+                event.data.delta
+                for event in self.events
+                if getattr(getattr(event, "data", None), "type", None) == "response.output_text.delta"
+            )
+        self._stopped = asyncio.Event()
+
+    async def stream_events(self):
+        for event in self.events:
+            if self.cancelled:
+                return
+            yield event
+            # The consumer has handled `event` by now: note what reached the terminal.
+            self.flushed_at_each_event.append(getattr(sys.stdout, "flushed", None))
+        if self.cancelled:
+            return
+        if self.error is not None:
+            raise self.error
+        if self.then_hang:
+            try:
+                await asyncio.wait_for(self._stopped.wait(), self.HANG_AT_MOST)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"the run was not cancelled within {self.HANG_AT_MOST} s") from None
+
+    def cancel(self, mode="immediate"):
+        self.cancelled = True
+        self.final_output = None
+        self._stopped.set()
+
+
+@dataclass
+class RunnerCall:
+    agent: object
+    input: str
+    api_key: str | None  # OPENAI_API_KEY as the script left it when it started the run
+
+
+class FakeRunner:
+    """Replaces Runner.run_streamed; records each call and returns `run`."""
+
+    def __init__(self):
+        self.run = FakeRun(events=[])
+        self.calls: list[RunnerCall] = []
+
+    def run_streamed(self, agent, input, **kwargs):
+        self.calls.append(RunnerCall(agent, input, os.environ.get("OPENAI_API_KEY")))
+        return self.run

@@ -1,106 +1,192 @@
-"""The script as a user runs it: a separate process, the real SDK, real HTTP and SSE.
+"""The script against a real server: the real SDK, real HTTP and SSE, nothing stubbed.
 
-Each test starts the loopback server from openai_server.py, points the script at it
-through OPENAI_BASE_URL with a made-up key, and checks exactly what the user sees:
-stdout, stderr and the exit code, plus what the server received.
+Every test points the script at the loopback server from openai_server.py through
+OPENAI_BASE_URL, with a made-up key, and checks what the user sees (stdout, stderr, the
+exit code) and what the server received.
+
+Most tests run the script in this process, with conftest's `run_script`: the SDK is
+loaded once for all of them, so each costs hundredths of a second. A run in a process of
+its own loads the SDK again, which takes seconds; there is one only where the process
+itself is what is checked:
+
+- Ctrl+C: a real SIGINT, mid-stream and while the SDK is still loading;
+- pipes and files: a reader that leaves (`| head`, a closed pipe), a closed stderr,
+  `> /dev/full`, `>&-`, stdout and stderr in one pipe, PYTHONIOENCODING=ascii;
+- start-up: the .env beside the script, found from another working directory.
+
+Those processes run `python 3runasyncstreaming.py` with the venv's Python, from another
+folder, with standard input from /dev/null and without PYTHONUNBUFFERED (the script must
+order its own output). They all start at once, in the background, as this module's first
+test begins, and several tests may read what one of them did (see `process_runs`). They
+share compiled bytecode in pytest's cache folder, which PYTHONDONTWRITEBYTECODE would
+otherwise make each of them compile again.
+
+Nothing depends on the machine's speed: a run waits for what it needs to see (a line of
+output, the SDK's imports having begun, the server holding a request), and where the
+server streams on a timer, it streams for far longer than the test needs. The time limits
+are there only to turn a hang into a failure.
 """
 
+import asyncio
+import fcntl
+import gc
+import logging
 import os
+import pickle
 import re
-import shutil
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
-from conftest import OPENAI_VARIABLES, SCRIPT
-from openai_server import QUOTA_ERROR, OpenAIServer, Scenario, error_body
+from conftest import OPENAI_VARIABLES, SCRIPT, Outcome
+from openai_server import QUOTA_ERROR, OpenAIServer, Scenario, StreamLog, error_body
 
 KEY = "sk-e2e-not-a-real-key-7f3a9c"
 START = "=== Starting Stream ===\n"
 # The server reports 25 input tokens and one output token per delta.
-COMPLETE = r"=== Stream Complete \(first token \d+\.\d\d s, total \d+\.\d s, 25 in / 4 out tokens\) ===\n"
+COMPLETE = r"=== Stream Complete \(first token \d+\.\d\d s, total \d+\.\d s, 25 in / {} out tokens\) ===\n"
+ANSWER = ["Recursion", " is", " a function", " calling itself."]
+LONG_ANSWER = [f"word{number} " for number in range(400)]
+TIMED_OUT = "timed out: {base_url} sent nothing for 0.5 s (see --timeout)."
+STOPPED_EARLY = "the stream from {base_url} stopped before the answer was complete."
+TRICKY_DELTAS = [
+    "Family: 👨",  # the ZWJ sequence 👨‍👩‍👧 is split between its code points
+    "\u200d👩\u200d",
+    "👧. Café: e",  # a combining acute accent arrives in the next delta
+    "\u0301. 递",  # CJK split inside a word
+    "归. ",
+    "עברית וערבית: العودية",  # right-to-left text
+    "\n```python\ndef f(n):\n",
+    "    return n and f(n - 1)\n```\n",
+]
+# The openai client retries 429 and 5xx twice; this header spares the tests its 0.5-1 s backoff.
+RETRY_AT_ONCE = {"retry-after-ms": "1"}
+SERVER_ERROR = Scenario(
+    status=500,
+    error_body=error_body("The server had an error while processing your request.", "server_error", None),
+    extra_headers=RETRY_AT_ONCE,
+)
+DOTENV_KEY = "sk-from-dotenv-not-real-0d1e"
+HANG_LIMIT = 60  # seconds: a run that hangs fails its test rather than blocking the suite
+# Inherited settings that would change how the script's process writes or starts.
+PYTHON_SETTINGS = ("PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE")
+
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+
+
+def with_base_url(text: str, server) -> str:
+    return text.format(base_url=server.base_url)
+
+
+class Hung(BaseException):
+    """Raised into an in-process run that has gone on for HANG_LIMIT seconds."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(condition, what: str, limit: float = HANG_LIMIT) -> None:
+    """Poll until condition() holds; the limit only turns a hang into a failure."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {limit} s for {what}"
+        time.sleep(0.005)
+
+
+def read_until(fd: int, marker: bytes) -> bytes:
+    """Read from a pipe until `marker` has arrived; return all that was read."""
+    seen = b""
+    while marker not in seen:
+        ready, _, _ = select.select([fd], [], [], HANG_LIMIT)
+        chunk = os.read(fd, 4096) if ready else b""
+        assert chunk, f"no {marker!r} from the script within {HANG_LIMIT} s, or ever; it wrote {seen!r}"
+        seen += chunk
+    return seen
+
+
+# --- In this process -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def quick_garbage_collection():
+    """Spare gc.collect() the SDK's many long-lived objects while this module's tests run."""
+    gc.collect()
+    gc.freeze()
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture
-def server():
-    with OpenAIServer() as server:
-        yield server
+def run(run_script, server, monkeypatch, caplog):
+    """Run the script in this process against the loopback server, with KEY.
 
+    Its stderr includes what a process of its own would print there through logging's last
+    resort (asyncio's "Task exception was never retrieved", say); Python's "Exception ignored"
+    fails the test through the warning pytest turns it into (see pytestmark).
+    """
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
 
-@pytest.fixture
-def folders(tmp_path):
-    """A copy of the script in its own folder, and a different working directory."""
-    script_folder, working_dir = tmp_path / "tutorial", tmp_path / "elsewhere"
-    script_folder.mkdir()
-    working_dir.mkdir()
-    shutil.copy(SCRIPT, script_folder)
-    return script_folder, working_dir
+    def hang_up(signal_number, frame):
+        raise Hung(f"the script was still running after {HANG_LIMIT} s")
 
-
-@pytest.fixture
-def environment(server):
-    env = {name: value for name, value in os.environ.items() if name not in OPENAI_VARIABLES}
-    return {**env, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
-
-
-@pytest.fixture
-def start(folders, environment):
-    """Start the script; return the running process (stdout and stderr as bytes)."""
-    script_folder, working_dir = folders
-
-    def start(*args: str, env: dict | None = None) -> subprocess.Popen:
-        command = [sys.executable, str(script_folder / SCRIPT.name), *args]
-        return subprocess.Popen(
-            command,
-            cwd=working_dir,
-            env=env or environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-
-    return start
-
-
-@pytest.fixture
-def run(start):
-    """Run the script to the end; return (exit code, stdout, stderr) as text."""
-
-    def run(*args: str, env: dict | None = None) -> tuple[int, str, str]:
-        process = start(*args, env=env)
-        stdout, stderr = process.communicate(timeout=60)
-        return process.returncode, stdout.decode(), stderr.decode()
+    def run(*args: str, stdin: str = "") -> Outcome:
+        # As in a new process: no client of an earlier run is left to be closed during this one.
+        gc.collect()
+        caplog.clear()
+        previous = signal.signal(signal.SIGALRM, hang_up)
+        signal.setitimer(signal.ITIMER_REAL, HANG_LIMIT)
+        try:
+            outcome = run_script(*args, stdin=stdin)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        script_thread = threading.get_ident()  # not the server's
+        logged = [
+            f"{record.getMessage()}\n{record.exc_text or ''}"
+            for record in caplog.records
+            if record.levelno >= logging.WARNING and record.thread == script_thread
+        ]
+        return Outcome(outcome.exit_code, outcome.stdout, outcome.stderr + "".join(logged))
 
     return run
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    """One plain `python 3runasyncstreaming.py`, shared by the tests that only read its results."""
-    folder = tmp_path_factory.mktemp("default_run")
-    shutil.copy(SCRIPT, folder)
-    with OpenAIServer() as server:
-        server.scenario = Scenario(deltas=["Recursion", " is", " a function", " calling itself."])
-        env = {name: value for name, value in os.environ.items() if name not in OPENAI_VARIABLES}
-        env.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=server.base_url)
-        command = [sys.executable, str(folder / SCRIPT.name)]
-        process = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=60)
-    return process, server
+def assert_failed(outcome, message: str, partial: str = "") -> None:
+    """Exit 1 with one line on stderr; stdout the banner and what had streamed, its line ended."""
+    assert outcome.stderr == f"error: {message}\n"
+    assert outcome.exit_code == 1
+    assert outcome.stdout == START + partial + "\n"
+    assert KEY not in outcome.stdout + outcome.stderr
+    assert "Traceback" not in outcome.stderr
+    assert "Exception ignored" not in outcome.stderr
 
 
-def test_default_run_streams_the_answer_between_the_banners(default_run):
-    process, _ = default_run
+def test_default_run_streams_the_answer_between_the_banners(run, server):
+    server.scenario = Scenario(deltas=ANSWER)
 
-    assert (process.returncode, process.stderr) == (0, "")
-    expected_answer = START + "Recursion is a function calling itself.\n"
-    assert re.fullmatch(re.escape(expected_answer) + COMPLETE, process.stdout)
+    outcome = run()
+
+    assert (outcome.exit_code, outcome.stderr) == (0, "")
+    answer = re.escape(START + "Recursion is a function calling itself.\n")
+    assert re.fullmatch(answer + COMPLETE.format(4), outcome.stdout)
 
 
-def test_default_run_sends_the_tutorials_request(default_run):
-    _, server = default_run
+def test_default_run_sends_the_tutorials_request(run, server):
+    run()
 
     [request] = server.requests
     assert request["model"] == "gpt-4o"
@@ -113,54 +199,53 @@ def test_default_run_sends_the_tutorials_request(default_run):
 
 
 def test_prompt_and_model_flag_reach_the_request(run, server):
-    code, _, _ = run("What is a closure?", "--model", "gpt-4o-mini")
+    outcome = run("What is a closure?", "--model", "gpt-4o-mini")
 
-    assert code == 0
-    assert server.requests[0]["model"] == "gpt-4o-mini"
-    assert server.requests[0]["input"] == [{"role": "user", "content": "What is a closure?"}]
-
-
-def test_closing_line_reports_the_wait_for_the_first_token(run, server):
-    server.scenario = Scenario(deltas=["Slow", " start"], first_byte_delay=0.6)
-
-    code, stdout, _ = run()
-
-    first_token = float(re.search(r"first token (\d+\.\d\d) s", stdout)[1])
-    total = float(re.search(r"total (\d+\.\d) s", stdout)[1])
-    assert code == 0
-    assert 0.6 <= first_token < 3
-    assert total >= 0.6
+    assert outcome.exit_code == 0
+    [request] = server.requests
+    assert request["model"] == "gpt-4o-mini"
+    assert request["input"] == [{"role": "user", "content": "What is a closure?"}]
 
 
-TRICKY_DELTAS = [
-    "Family: 👨",  # the ZWJ sequence 👨‍👩‍👧 is split between its code points
-    "\u200d👩\u200d",
-    "👧. Café: e",  # a combining acute accent arrives in the next delta
-    "\u0301. 递",  # CJK split inside a word
-    "归. ",
-    "עברית וערבית: العودية",  # right-to-left text
-    "\n```python\ndef f(n):\n",
-    "    return n and f(n - 1)\n```\n",
-]
+def test_prompt_piped_into_standard_input_reaches_the_request(run, server):
+    outcome = run(stdin="What is a closure?\n")
+
+    assert outcome.exit_code == 0
+    [message] = server.requests[0]["input"]
+    assert message["role"] == "user"
+    assert message["content"].rstrip("\n") == "What is a closure?"
 
 
-def test_multibyte_text_split_across_deltas_comes_out_byte_exact(start, server):
+def test_closing_line_counts_the_wait_for_the_first_token(run, server):
+    server.scenario = Scenario(deltas=["Slow", " start"], first_byte_delay=0.3)
+
+    outcome = run()
+
+    assert outcome.exit_code == 0
+    first_token = float(re.search(r"first token (\d+\.\d\d) s", outcome.stdout)[1])
+    total = float(re.search(r"total (\d+\.\d) s", outcome.stdout)[1])
+    assert first_token >= 0.3  # counted from the start, not from the response's headers
+    assert total >= 0.3
+
+
+def test_multibyte_text_split_across_deltas_comes_out_exact(run, server):
     server.scenario = Scenario(deltas=TRICKY_DELTAS)
 
-    stdout, stderr = start().communicate(timeout=60)
+    outcome = run()
 
-    expected = (START + "".join(TRICKY_DELTAS) + "\n").encode()
-    assert stdout[: len(expected)] == expected
-    assert stderr == b""
+    assert outcome.exit_code == 0
+    answer = START + "".join(TRICKY_DELTAS) + "\n"
+    assert outcome.stdout.encode()[: len(answer.encode())] == answer.encode()
+    assert re.fullmatch(COMPLETE.format(len(TRICKY_DELTAS)), outcome.stdout.removeprefix(answer))
 
 
 def test_events_flag_logs_the_real_event_sequence(run, server):
     server.scenario = Scenario(deltas=["Hi", "!"])
 
-    code, _, stderr = run("--events")
+    outcome = run("--events")
 
-    assert code == 0
-    assert stderr.splitlines() == [
+    assert outcome.exit_code == 0
+    assert outcome.stderr.splitlines() == [
         "agent_updated_stream_event Assistant",
         "raw_response_event response.created",
         "raw_response_event response.in_progress",
@@ -179,18 +264,14 @@ def test_events_flag_logs_the_real_event_sequence(run, server):
 def test_final_event_that_does_not_validate_still_completes(run, server):
     server.scenario = Scenario(deltas=["Old", " schema"], cache_write_tokens=False)
 
-    code, stdout, stderr = run()
+    outcome = run()
 
-    assert (code, stderr) == (0, "")
-    assert stdout.startswith(START + "Old schema\n=== Stream Complete")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    assert (outcome.exit_code, outcome.stderr) == (0, "")
+    assert re.fullmatch(re.escape(START + "Old schema\n") + COMPLETE.format(2), outcome.stdout)
 
 
+# Each row of the README's failure table that the wire can produce: the scenario, the text
+# that streamed before the failure, and the line on stderr.
 FAILURES = {
     "401 invalid key": (
         Scenario(
@@ -206,18 +287,19 @@ FAILURES = {
         Scenario(
             status=429,
             error_body=error_body(QUOTA_ERROR["message"], "insufficient_quota", "insufficient_quota"),
+            extra_headers=RETRY_AT_ONCE,
         ),
         "",
-        "your quota is used up (HTTP 429 insufficient_quota). Check your plan and billing.",
+        f"the server answered HTTP 429: {QUOTA_ERROR['message']}",
     ),
     "429 rate limit": (
         Scenario(
             status=429,
             error_body=error_body("Rate limit reached for gpt-4o.", "requests", "rate_limit_exceeded"),
-            extra_headers={"retry-after-ms": "10"},
+            extra_headers=RETRY_AT_ONCE,
         ),
         "",
-        "rate limited (HTTP 429). Wait a moment and try again.",
+        "the server answered HTTP 429: Rate limit reached for gpt-4o.",
     ),
     "400 model not found": (
         Scenario(
@@ -234,13 +316,13 @@ FAILURES = {
     ),
     "stream breaks off": (
         Scenario(deltas=["Recursion", " is", " when"], cut_after=2),
-        "Recursion is\n",
-        "the stream from {base_url} stopped before the answer was complete.",
+        "Recursion is",
+        STOPPED_EARLY,
     ),
     "stream ends without a terminal event": (
         Scenario(deltas=["Recursion", " is"], ending="eof"),
-        "Recursion is\n",
-        "the stream from {base_url} stopped before the answer was complete.",
+        "Recursion is",
+        STOPPED_EARLY,
     ),
     "in-stream error": (
         Scenario(deltas=[], ending="in_stream_error"),
@@ -249,96 +331,497 @@ FAILURES = {
     ),
     "response.failed": (
         Scenario(deltas=["Recursion"], ending="failed"),
-        "Recursion\n",
+        "Recursion",
         f"the response failed: {QUOTA_ERROR['message']}",
     ),
     "response.incomplete": (
         Scenario(deltas=["Recursion", " is"], ending="incomplete"),
-        "Recursion is\n",
+        "Recursion is",
         "the answer was cut off (max_output_tokens).",
     ),
 }
 
 
 @pytest.mark.parametrize(("scenario", "partial", "message"), FAILURES.values(), ids=FAILURES.keys())
-def test_failure_exits_1_with_its_message_after_the_partial_output(run, server, scenario, partial, message):
+def test_failure_exits_1_with_its_line_after_the_partial_answer(run, server, scenario, partial, message):
     server.scenario = scenario
 
-    code, stdout, stderr = run()
+    outcome = run()
 
-    assert code == 1
-    assert stdout == START + partial
-    assert stderr == f"error: {message.format(base_url=server.base_url)}\n"
-    assert KEY not in stdout + stderr
+    assert_failed(outcome, with_base_url(message, server), partial)
 
 
-def test_connection_refused_names_the_base_url(run, environment):
+def test_connection_refused_names_the_base_url(run, monkeypatch):
     base_url = f"http://127.0.0.1:{free_port()}/v1"
+    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
 
-    code, stdout, stderr = run(env={**environment, "OPENAI_BASE_URL": base_url})
+    outcome = run()
 
-    assert (code, stdout) == (1, START)
-    assert stderr == f"error: could not connect to {base_url}.\n"
-
-
-def test_ctrl_c_exits_130_keeps_partial_output_and_stops_the_server(start, server):
-    deltas = [f"word{number} " for number in range(200)]
-    server.scenario = Scenario(deltas=deltas, delta_interval=0.02)
-    process = start()
-    seen = b""
-    while b"word9 " not in seen:  # ten deltas are on the screen
-        seen += os.read(process.stdout.fileno(), 4096)
-
-    process.send_signal(signal.SIGINT)
-    interrupted_at = time.monotonic()
-    rest, stderr = process.communicate(timeout=10)
-    exited_after = time.monotonic() - interrupted_at
-
-    assert process.returncode == 130
-    assert stderr == b"interrupted\n"
-    printed = (seen + rest).decode().removeprefix(START)
-    assert printed.endswith("\n")
-    assert "".join(deltas).startswith(printed.removesuffix("\n"))
-    assert len(printed) > len("".join(deltas[:10]))
-    assert exited_after < 1.5
-    deadline = time.monotonic() + 2
-    while not server.logs[0].client_gone and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.logs[0].client_gone
-    assert len(server.logs[0].delta_write_times) < 100
+    assert_failed(outcome, f"could not connect to {base_url}.")
 
 
-def test_missing_key_exits_2_and_sends_no_request(run, server, environment):
-    env = {name: value for name, value in environment.items() if name != "OPENAI_API_KEY"}
+def test_server_that_never_answers_times_out_once_not_once_per_retry(run, server):
+    server.scenario = Scenario(first_byte_delay=30)
 
-    code, stdout, stderr = run(env=env)
+    outcome = run("--timeout", "0.5")
 
-    assert (code, stdout) == (2, "")
-    assert stderr == "error: no OPENAI_API_KEY: copy .env.example to .env and add your key.\n"
-    assert server.requests == []
-
-
-def test_env_file_beside_the_script_is_used_from_another_directory(run, server, folders, environment):
-    script_folder, _ = folders
-    (script_folder / ".env").write_text(f"OPENAI_API_KEY=sk-from-dotenv\nOPENAI_BASE_URL={server.base_url}\n")
-    env = {name: value for name, value in environment.items() if name not in OPENAI_VARIABLES}
-
-    code, _, stderr = run(env=env)
-
-    assert (code, stderr) == (0, "")
-    assert server.request_headers[0]["authorization"] == "Bearer sk-from-dotenv"
+    assert_failed(outcome, with_base_url(TIMED_OUT, server))
+    assert len(server.requests) == 1
 
 
-def test_reader_closing_early_ends_quietly_and_stops_the_server(folders, environment, server):
-    server.scenario = Scenario(deltas=[f"word{number} " for number in range(300)], delta_interval=0.005)
-    script_folder, working_dir = folders
-    pipeline = f"'{sys.executable}' '{script_folder / SCRIPT.name}' | head -c 100; exit ${{PIPESTATUS[0]}}"
+def test_server_gone_quiet_mid_answer_times_out_keeping_the_partial_answer(run, server):
+    server.scenario = Scenario(deltas=ANSWER, stall_after=2)
 
-    shell = subprocess.run(
-        ["bash", "-c", pipeline], cwd=working_dir, env=environment, capture_output=True, timeout=60
+    outcome = run("--timeout", "0.5")
+
+    assert_failed(outcome, with_base_url(TIMED_OUT, server), "Recursion is")
+
+
+def test_keep_alive_comments_do_not_count_as_the_server_speaking(run, server):
+    server.scenario = Scenario(deltas=ANSWER, keepalive_after=2)
+
+    outcome = run("--timeout", "0.5")
+
+    assert_failed(outcome, with_base_url(TIMED_OUT, server), "Recursion is")
+
+
+def test_event_that_is_not_json_is_reported_naming_the_base_url(run, server):
+    server.scenario = Scenario(deltas=ANSWER, malformed_after=1)
+
+    outcome = run()
+
+    assert_failed(outcome, f"{server.base_url} sent a stream event that is not valid JSON.", "Recursion")
+
+
+PROXY_PAGE = b"502 Bad Gateway\n\nThe upstream server did not answer.\nnginx/1.27.0\n"
+
+
+def test_plain_text_error_page_is_shown_on_one_line(run, server):
+    server.scenario = Scenario(
+        status=502,
+        raw_error_body=PROXY_PAGE,
+        error_content_type="text/plain",
+        extra_headers=RETRY_AT_ONCE,
     )
 
-    assert shell.returncode == 141
-    assert shell.stdout == (START + "".join(f"word{number} " for number in range(300))).encode()[:100]
-    assert shell.stderr == b""
-    assert not server.logs[0].finished
+    outcome = run()
+
+    assert_failed(
+        outcome,
+        "the server answered HTTP 502: 502 Bad Gateway The upstream server did not answer. nginx/1.27.0",
+    )
+
+
+def test_terminal_control_codes_in_an_error_body_never_reach_stderr(run, server):
+    server.scenario = Scenario(
+        status=500,
+        raw_error_body=b"\x1b[31mupstream \x1b]0;pwned\x07exploded\x1b[0m",
+        error_content_type="text/plain",
+        extra_headers=RETRY_AT_ONCE,
+    )
+
+    outcome = run()
+
+    assert_failed(outcome, "the server answered HTTP 500: ?[31mupstream ?]0;pwned?exploded?[0m")
+    assert "\x1b" not in outcome.stderr
+
+
+def test_error_body_whose_error_is_only_text_is_shown(run, server):
+    server.scenario = Scenario(
+        status=503, raw_error_body=b'{"error": "model not loaded"}', extra_headers=RETRY_AT_ONCE
+    )
+
+    outcome = run()
+
+    assert_failed(outcome, "the server answered HTTP 503: model not loaded")
+
+
+def test_404_from_a_server_other_than_openai_asks_whether_it_serves_the_responses_api(run, server):
+    server.scenario = Scenario(status=404, raw_error_body=b'{"detail":"Not Found"}')
+
+    outcome = run()
+
+    assert_failed(
+        outcome, f"{server.base_url} answered HTTP 404 (Not Found); does it serve the Responses API?"
+    )
+
+
+def test_key_echoed_in_a_server_message_is_shown_as_a_placeholder(run, server):
+    message = f"Project proj_abc does not allow the key {KEY} to use gpt-4o."
+    server.scenario = Scenario(
+        status=403, error_body=error_body(message, "invalid_request_error", "model_not_allowed")
+    )
+
+    outcome = run()
+
+    assert_failed(
+        outcome, "the server answered HTTP 403: Project proj_abc does not allow the key [key] to use gpt-4o."
+    )
+
+
+def test_refusal_goes_to_stdout_followed_by_a_notice(run, server):
+    server.scenario = Scenario(refusal="I can't help with that.")
+
+    outcome = run()
+
+    assert outcome.exit_code == 1
+    assert outcome.stdout == START + "\nI can't help with that.\n"
+    assert outcome.stderr == "error: the model refused to answer; its reply is above.\n"
+    assert KEY not in outcome.stdout + outcome.stderr
+
+
+# --- In a process of its own ---------------------------------------------------------------------
+#
+# Each function below starts the script once, against a loopback server of its own, does to
+# the process what its tests are about, and returns a ProcessRun that the tests then read.
+# When this module's tests begin, the `process_runs` fixture starts every run the session's
+# tests need, all at once and in the background: the processes load the SDK side by side,
+# while the in-process tests go on. With xdist, one worker starts them; the others read the
+# same runs from a file.
+
+
+@dataclass
+class ProcessRun:
+    """What one `python 3runasyncstreaming.py` did, and what its server saw."""
+
+    exit_code: int
+    stdout: bytes  # everything the process wrote there, or what the reader read of it
+    stderr: bytes  # b"" too where the run closed or merged the process's stderr
+    base_url: str
+    requests: list[dict]
+    request_headers: list[dict]
+    logs: list[StreamLog]
+
+
+class Launch:
+    """A copy of the script in a folder of its own, its server, and how to start it elsewhere."""
+
+    def __init__(self, folder: Path, server: OpenAIServer, bytecode_cache: Path, environment: dict):
+        self.server = server
+        self.processes: list[subprocess.Popen] = []
+        self.script = folder / "tutorial" / SCRIPT.name
+        self.working_dir = folder / "elsewhere"
+        self.script.parent.mkdir(parents=True)
+        self.working_dir.mkdir()
+        self.script.write_bytes(SCRIPT.read_bytes())
+        inherited = {
+            name: value
+            for name, value in environment.items()
+            if name not in OPENAI_VARIABLES and name not in PYTHON_SETTINGS
+        }
+        # KEY and the server; no other OPENAI_* setting; compiled bytecode shared by all the runs.
+        self.environment = {
+            **inherited,
+            "OPENAI_API_KEY": KEY,
+            "OPENAI_BASE_URL": server.base_url,
+            "PYTHONPYCACHEPREFIX": str(bytecode_cache),
+        }
+
+    def start(self, *args: str, env: dict | None = None, **options) -> subprocess.Popen:
+        """Start `python 3runasyncstreaming.py ARGS` from another folder; Popen's options as given."""
+        process = subprocess.Popen(
+            [sys.executable, str(self.script), *args],
+            cwd=self.working_dir,
+            env=self.environment if env is None else env,
+            stdin=subprocess.DEVNULL,
+            **options,
+        )
+        self.processes.append(process)
+        return process
+
+    def stop(self) -> None:
+        """End what a run that broke left running."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    def shell(self, command_line: str, **variables: str) -> ProcessRun:
+        """Run a bash command line in which "$@" is `python 3runasyncstreaming.py`."""
+        shell = subprocess.run(
+            ["bash", "-c", command_line, "bash", sys.executable, str(self.script)],
+            cwd=self.working_dir,
+            env={**self.environment, **variables},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=HANG_LIMIT,
+        )
+        return self.record(shell.returncode, shell.stdout, shell.stderr)
+
+    @contextmanager
+    def requests_held(self):
+        """The server leaves each request unanswered until the run calls release()."""
+        released = threading.Event()
+        serve_one = self.server._serve_one
+
+        async def held(reader, writer):
+            await asyncio.to_thread(released.wait)
+            return await serve_one(reader, writer)
+
+        self.server._serve_one = held
+        try:
+            yield released.set
+        finally:
+            released.set()
+
+    def record(self, exit_code: int, stdout: bytes, stderr: bytes) -> ProcessRun:
+        server = self.server
+        return ProcessRun(
+            exit_code, stdout, stderr, server.base_url, server.requests, server.request_headers, server.logs
+        )
+
+
+def ctrl_c_mid_stream(launch: Launch) -> ProcessRun:
+    launch.server.scenario = Scenario(deltas=LONG_ANSWER, delta_interval=0.05)  # 20 s of answer
+    process = launch.start(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = read_until(process.stdout.fileno(), b"word9 ")  # ten words are on the screen
+    process.send_signal(signal.SIGINT)
+    rest, stderr = process.communicate(timeout=HANG_LIMIT)
+    log = launch.server.logs[0]
+    wait_for(lambda: log.client_gone or log.finished, "the server to see the client leave")
+    return launch.record(process.returncode, seen + rest, stderr)
+
+
+def ctrl_c_while_the_sdk_loads(launch: Launch) -> ProcessRun:
+    process = launch.start(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # The first of the SDK's compiled extensions: its imports have begun, after the script's first lines.
+    maps = Path(f"/proc/{process.pid}/maps")
+    wait_for(lambda: "pydantic_core" in maps.read_text(), "the SDK's imports to begin")
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=HANG_LIMIT)
+    return launch.record(process.returncode, stdout, stderr)
+
+
+def head_after_some_deltas(launch: Launch) -> ProcessRun:
+    launch.server.scenario = Scenario(deltas=LONG_ANSWER, delta_interval=0.05)  # 20 s of answer
+    return launch.shell('"$@" | head -c 100; exit ${PIPESTATUS[0]}')
+
+
+def reader_gone_before_the_first_delta(launch: Launch, scenario: Scenario) -> ProcessRun:
+    """The script's stdout is a pipe that its reader closes after the banner."""
+    launch.server.scenario = scenario
+    read_end, write_end = os.pipe()
+    with launch.requests_held() as release:
+        process = launch.start(stdout=write_end, stderr=subprocess.PIPE)
+        os.close(write_end)
+        banner = read_until(read_end, b"\n")
+        os.close(read_end)
+        release()  # the request is answered only now
+        _, stderr = process.communicate(timeout=HANG_LIMIT)
+    return launch.record(process.returncode, banner, stderr)
+
+
+def reader_gone_then_the_run_fails(launch: Launch) -> ProcessRun:
+    return reader_gone_before_the_first_delta(launch, SERVER_ERROR)
+
+
+def reader_gone_then_the_run_succeeds(launch: Launch) -> ProcessRun:
+    return reader_gone_before_the_first_delta(launch, Scenario(deltas=ANSWER))
+
+
+def stderr_closed_then_the_run_fails(launch: Launch) -> ProcessRun:
+    launch.server.scenario = SERVER_ERROR
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    process = launch.start(stdout=subprocess.PIPE, stderr=write_end)
+    os.close(write_end)
+    stdout, _ = process.communicate(timeout=HANG_LIMIT)
+    return launch.record(process.returncode, stdout, b"")
+
+
+def stdout_to_a_full_disk(launch: Launch) -> ProcessRun:
+    return launch.shell('"$@" > /dev/full')
+
+
+def stdout_closed(launch: Launch) -> ProcessRun:
+    return launch.shell('"$@" >&-')
+
+
+def stdout_and_stderr_in_one_pipe(launch: Launch) -> ProcessRun:
+    launch.server.scenario = Scenario(deltas=ANSWER, cut_after=2)
+    process = launch.start(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    output, _ = process.communicate(timeout=HANG_LIMIT)
+    return launch.record(process.returncode, output, b"")
+
+
+def configured_by_env_file_writing_ascii(launch: Launch) -> ProcessRun:
+    """Key and server only in the .env beside the script, run from elsewhere, PYTHONIOENCODING=ascii."""
+    launch.server.scenario = Scenario(deltas=TRICKY_DELTAS)
+    env_file = f"OPENAI_API_KEY={DOTENV_KEY}\nOPENAI_BASE_URL={launch.server.base_url}\n"
+    (launch.script.parent / ".env").write_text(env_file)
+    env = {name: value for name, value in launch.environment.items() if name not in OPENAI_VARIABLES}
+    process = launch.start(
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**env, "PYTHONIOENCODING": "ascii"}
+    )
+    stdout, stderr = process.communicate(timeout=HANG_LIMIT)
+    return launch.record(process.returncode, stdout, stderr)
+
+
+def in_a_process(run):
+    """Mark a test as reading `run`'s ProcessRun, through the `process` fixture."""
+
+    def mark(test):
+        test.process_run = run
+        return test
+
+    return mark
+
+
+class ProcessRuns:
+    """The session's process runs, by name: one worker runs them all in the background.
+
+    A run that broke gives its traceback instead of a ProcessRun.
+    """
+
+    def __init__(self, runs: set, shared: Path, bytecode_cache: Path):
+        self._saved = shared / "process-runs.pickle"
+        self._lock = open(shared / "process-runs.lock", "w")  # noqa: SIM115 (held across calls)
+        self._results: dict[str, ProcessRun | str] | None = None
+        self._thread = None
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return  # another worker is running them
+        if self._saved.exists() or not runs:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            return
+        self._environment = dict(os.environ)  # as it is between tests; in-process runs change it
+        self._thread = threading.Thread(target=self._run_all, args=(runs, shared, bytecode_cache))
+        self._thread.start()
+
+    def _run_all(self, runs: set, shared: Path, bytecode_cache: Path) -> None:
+        def run_one(run) -> ProcessRun | str:
+            try:
+                with OpenAIServer() as server:
+                    launch = Launch(
+                        shared / "process-runs" / run.__name__, server, bytecode_cache, self._environment
+                    )
+                    try:
+                        return run(launch)
+                    finally:
+                        launch.stop()
+            except Exception:
+                return traceback.format_exc()
+
+        try:
+            with ThreadPoolExecutor(len(runs)) as pool:
+                names = [run.__name__ for run in runs]
+                self._saved.write_bytes(pickle.dumps(dict(zip(names, pool.map(run_one, runs), strict=True))))
+        finally:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+
+    def __getitem__(self, name: str) -> ProcessRun | str:
+        if self._results is None:
+            self.wait()
+            self._results = pickle.loads(self._saved.read_bytes())
+        return self._results[name]
+
+    def wait(self) -> None:
+        if self._thread:
+            self._thread.join()
+        fcntl.flock(self._lock, fcntl.LOCK_EX)  # free once whichever worker runs them is done
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def process_runs(request, tmp_path_factory):
+    """Start every process run the session's tests need, as soon as this module's tests begin."""
+    tests = {getattr(item, "function", None) for item in request.session.items}
+    needed = {test.process_run for test in tests if hasattr(test, "process_run")}
+    # With xdist, the parent of a worker's folder is the session's, shared by all its workers.
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
+    cache = getattr(request.config, "cache", None)
+    bytecode_cache = cache.mkdir("end-to-end-bytecode") if cache else shared / "bytecode"
+    runs = ProcessRuns(needed, shared, bytecode_cache)
+    yield runs
+    runs.wait()  # no process outlives the session
+
+
+@pytest.fixture
+def process(request, process_runs) -> ProcessRun:
+    """The ProcessRun that the test is marked `in_a_process` with."""
+    result = process_runs[request.function.process_run.__name__]
+    if isinstance(result, str):
+        pytest.fail(f"the process run broke:\n{result}", pytrace=False)
+    return result
+
+
+@in_a_process(ctrl_c_mid_stream)
+def test_ctrl_c_mid_stream_exits_130_quietly_keeping_the_partial_answer(process):
+    assert (process.exit_code, process.stderr) == (130, b"")
+    printed = process.stdout.decode().removeprefix(START)
+    assert printed.endswith("\n")  # the answer's line is ended
+    assert "".join(LONG_ANSWER).startswith(printed.removesuffix("\n"))
+    assert "word9 " in printed
+
+
+@in_a_process(ctrl_c_mid_stream)
+def test_ctrl_c_mid_stream_stops_the_server_streaming(process):
+    assert process.logs[0].client_gone
+    assert len(process.logs[0].delta_write_times) < len(LONG_ANSWER) / 2
+
+
+@in_a_process(ctrl_c_while_the_sdk_loads)
+def test_ctrl_c_while_the_sdk_loads_exits_130_quietly(process):
+    assert (process.exit_code, process.stdout, process.stderr) == (130, b"", b"")
+    assert process.requests == []
+
+
+@in_a_process(head_after_some_deltas)
+def test_reader_leaving_mid_answer_ends_the_run_quietly_with_141(process):
+    assert (process.exit_code, process.stderr) == (141, b"")
+    assert process.stdout == (START + "".join(LONG_ANSWER)).encode()[:100]
+    assert not process.logs[0].finished
+
+
+@in_a_process(reader_gone_then_the_run_fails)
+def test_reader_gone_before_a_failure_ends_the_run_quietly_with_141(process):
+    assert process.stdout == START.encode()
+    assert (process.exit_code, process.stderr) == (141, b"")
+    assert process.requests  # the run went on after the reader left
+
+
+@in_a_process(reader_gone_then_the_run_succeeds)
+def test_reader_gone_before_the_first_delta_ends_the_run_quietly_with_141(process):
+    assert process.stdout == START.encode()
+    assert (process.exit_code, process.stderr) == (141, b"")
+    assert process.requests  # the run went on after the reader left
+
+
+@in_a_process(stderr_closed_then_the_run_fails)
+def test_stderr_closed_before_a_failure_ends_the_run_quietly_with_141(process):
+    assert process.exit_code == 141
+    assert process.stdout == (START + "\n").encode()  # and nothing after
+
+
+@in_a_process(stdout_to_a_full_disk)
+def test_full_disk_exits_1_saying_so(process):
+    assert process.exit_code == 1
+    assert process.stderr == b"error: cannot write the answer: No space left on device.\n"
+
+
+@in_a_process(stdout_closed)
+def test_closed_stdout_exits_1_saying_so(process):
+    assert process.exit_code == 1
+    assert process.stderr == b"error: cannot write the answer: standard output is closed.\n"
+
+
+@in_a_process(stdout_and_stderr_in_one_pipe)
+def test_stdout_and_stderr_in_one_pipe_keep_their_order(process):
+    message = f"error: {STOPPED_EARLY.format(base_url=process.base_url)}\n"
+    assert process.exit_code == 1
+    assert process.stdout.decode() == START + "Recursion is\n" + message
+
+
+@in_a_process(configured_by_env_file_writing_ascii)
+def test_env_file_beside_the_script_is_read_from_another_working_directory(process):
+    assert process.request_headers[0]["authorization"] == f"Bearer {DOTENV_KEY}"
+
+
+@in_a_process(configured_by_env_file_writing_ascii)
+def test_answer_is_utf8_even_where_python_would_write_ascii(process):
+    assert (process.exit_code, process.stderr) == (0, b"")
+    answer = (START + "".join(TRICKY_DELTAS) + "\n").encode()
+    assert process.stdout.startswith(answer)
+    assert re.fullmatch(COMPLETE.format(len(TRICKY_DELTAS)), process.stdout.removeprefix(answer).decode())

@@ -16,9 +16,10 @@ import agents
 import openai
 import pytest
 from agents import MaxTurnsExceeded, ModelBehaviorError, ModelRefusalError
-from conftest import ROOT, FakeRun
+from conftest import ROOT
 from events import (
     REQUEST,
+    FakeRun,
     answer,
     closing,
     error_event,
