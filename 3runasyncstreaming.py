@@ -74,12 +74,13 @@ def read_settings() -> argparse.Namespace:
     parser.add_argument("--events", action="store_true", help="also log every stream event to stderr")
     settings = parser.parse_args()
     if settings.prompt is None:  # then what was piped in, else the tutorial's question
-        settings.prompt = (sys.stdin and not sys.stdin.isatty() and sys.stdin.read()) or DEFAULT_PROMPT
+        piped = sys.stdin and not sys.stdin.isatty() and sys.stdin.read().strip()
+        settings.prompt = piped or DEFAULT_PROMPT
     settings.key = key = os.environ.get("OPENAI_API_KEY", "")
     settings.base_url = base_url = (os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
     for found, problem in [
         (empty_in_environment, "OPENAI_API_KEY is set but empty in the environment, which wins over .env."),
-        (not key, "no OPENAI_API_KEY: copy .env.example to .env and add your key."),
+        (not key, "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first)."),
         (not all("!" <= char <= "~" for char in key), "OPENAI_API_KEY has whitespace or non-ASCII in it."),
         (not base_url.startswith(("http://", "https://")), f"OPENAI_BASE_URL {base_url!r} is not http(s)."),
         (not settings.model.strip(), "--model is empty."),
@@ -98,7 +99,7 @@ def read_settings() -> argparse.Namespace:
 
 def run(settings: argparse.Namespace) -> int:
     """Run main() as a program: output that holds in files and pipes, Ctrl+C, exit codes."""
-    # Built lazily, event validators hold back the first and last words of streams that fail strict checks.
+    # Built lazily, the event validators would hold back the last words of a stream that fails strict checks.
     for response_type in vars(openai.types.responses).values():
         if isinstance(response_type, type) and issubclass(response_type, openai.BaseModel):
             response_type.model_rebuild()
@@ -161,9 +162,8 @@ def report(error: Exception, last_raw_event, settings: argparse.Namespace) -> in
 
 def describe(event) -> str:
     """One line for --events: the kind of stream event and what it carries."""
-    if event.type == "raw_response_event":
-        return f"{event.type} {event.data.type}"
-    return f"{event.type} {event.name if event.type == 'run_item_stream_event' else event.new_agent.name}"
+    carried = event.data.type if event.type == "raw_response_event" else getattr(event, "name", None)
+    return f"{event.type} {carried or event.new_agent.name}"  # a run item's name, or the new agent's
 
 
 if __name__ == "__main__":

@@ -205,7 +205,7 @@ def test_keep_snippet_holds_the_whole_answer_after_the_loop(snippet_run, server)
 
     code, stdout, stderr = snippet_run(KEEP)
 
-    assert (code, stderr) == (0, f"\n({len(TEXT)} characters, 60 words)\n")
+    assert (code, stderr) == (0, f"\n({len(TEXT)} characters, 60 words)")
     assert COMPLETE.fullmatch(stdout.split("\n", 2)[2])
 
 
