@@ -9,7 +9,7 @@ import json
 import re
 import signal
 import sys
-import time
+import threading
 from dataclasses import dataclass
 
 import agents
@@ -44,16 +44,13 @@ def api_key(script_dir, monkeypatch):
 
 
 class Clock:
-    """The time the script reads, from time.perf_counter() or its event loop's time().
+    """The time the script reads from its event loop's time().
 
     It stands still, except where a ClockedRun replays a pause.
     """
 
     def __init__(self):
         self.now = 100.0
-
-    def read(self) -> float:
-        return self.now
 
     def pause(self, seconds: float) -> "Pause":
         return Pause(self, seconds)
@@ -80,8 +77,14 @@ class ClockedRun(FakeRun):
 def clock(monkeypatch):
     """Time that passes only where the replayed run says so."""
     clock = Clock()
-    monkeypatch.setattr(time, "perf_counter", clock.read)
-    monkeypatch.setattr(asyncio.BaseEventLoop, "time", lambda loop: clock.now)
+    real_time = asyncio.BaseEventLoop.time
+    script_thread = threading.main_thread()
+
+    def loop_time(loop):
+        # Only the script's loop: the loopback servers' loops, in other threads, keep real time.
+        return clock.now if threading.current_thread() is script_thread else real_time(loop)
+
+    monkeypatch.setattr(asyncio.BaseEventLoop, "time", loop_time)
     return clock
 
 
