@@ -26,6 +26,12 @@ from openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "3runasyncstreaming.py"
+
+# Loading the SDK means compiling it, unless its bytecode is kept; PYTHONDONTWRITEBYTECODE, set on some
+# machines, forbids that, and every xdist worker would compile it again. Keep it in pytest's cache
+# folder instead; the workers, which start after this file is read, inherit these settings.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+os.environ.setdefault("PYTHONPYCACHEPREFIX", str(ROOT / ".pytest_cache" / "bytecode"))
 OPENAI_VARIABLES = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",

@@ -703,6 +703,13 @@ class ProcessRuns:
             except Exception:
                 return traceback.format_exc()
 
+        # One process compiles the SDK into the shared bytecode cache first, so that the runs, started
+        # together, load it ready-made instead of each compiling it again (on the first run in a clone).
+        environment = {
+            name: value for name, value in self._environment.items() if name not in PYTHON_SETTINGS
+        }
+        warm_up = [sys.executable, "-c", "import agents, dotenv"]
+        subprocess.run(warm_up, env={**environment, "PYTHONPYCACHEPREFIX": str(bytecode_cache)}, check=False)
         try:
             with ThreadPoolExecutor(len(runs)) as pool:
                 names = [run.__name__ for run in runs]
@@ -731,8 +738,7 @@ def process_runs(request, tmp_path_factory):
     # With xdist, the parent of a worker's folder is the session's, shared by all its workers.
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
-    cache = getattr(request.config, "cache", None)
-    bytecode_cache = cache.mkdir("end-to-end-bytecode") if cache else shared / "bytecode"
+    bytecode_cache = Path(os.environ["PYTHONPYCACHEPREFIX"])  # the workers' own; see conftest.py
     runs = ProcessRuns(needed, shared, bytecode_cache)
     yield runs
     runs.wait()  # no process outlives the session
