@@ -1,170 +1,716 @@
 """Stream an OpenAI Agents SDK answer to the terminal as it is being written.
 
-Run it with `uv run 3runasyncstreaming.py`, after putting your OpenAI API key in .env (see .env.example).
+Run it with `uv run 3runasyncstreaming.py`, after putting your OpenAI API key in .env (see .env.example),
+or try it without a key: `uv run tests/demo.py`.
 Exit status: 0 done, 1 the run failed, 2 bad arguments or settings, 130 Ctrl+C, 141 output closed.
 """
 
-import argparse
-import asyncio
-import logging
 import os
 import signal
+
+# Loading the SDK takes seconds; Ctrl+C meanwhile ends the program at once, without a traceback.
+signal.signal(signal.SIGINT, lambda signal_number, frame: os._exit(130))
+
+import argparse
+import asyncio
+import errno
+import importlib.util
+import json
+import logging
+import re
+import ssl
 import sys
+import time
+import traceback
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-signal.signal(signal.SIGINT, lambda signal_number, frame: os._exit(130))  # no traceback as the SDK loads
-
 import agents
+import httpx2  # the openai client's HTTP library
 import openai
-from agents import Agent, Runner
-from dotenv import load_dotenv
+from agents import Agent, OpenAIProvider, RunConfig, Runner
+from agents.models import get_default_model
+from dotenv import dotenv_values
 from openai.types.responses import ResponseTextDeltaEvent
 
 INSTRUCTIONS = "You are a helpful assistant that explains things clearly."
 DEFAULT_PROMPT = "Explain recursion in programming in simple terms."
-DEFAULT_MODEL = "gpt-4o"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"  # OpenAI's own
 DEFAULT_TIMEOUT = 300  # seconds of silence; reasoning models can think for minutes between events
+CONNECT_TIMEOUT = 5  # seconds for each attempt to connect; the openai client makes up to three
+ENV_FILE = Path(__file__).with_name(".env")  # beside this script, wherever it is run from
+SHOW_TRACEBACK = "SHOW_TRACEBACK"  # set this variable to 1 to see the traceback of an unexpected failure
 
 
-async def main(settings: argparse.Namespace) -> int:
+async def main(settings: "Settings") -> int:
     agent = Agent(name="Assistant", instructions=INSTRUCTIONS, model=settings.model)
     print("=== Starting Stream ===")
-    loop = asyncio.get_running_loop()
-    started, first_token_at, last_raw_event, failure = loop.time(), None, None, None
-    result = Runner.run_streamed(agent, settings.prompt)
-    silence = loop.call_later(settings.timeout, result.cancel)  # a server gone quiet ends the run
+    # OpenAIProvider sends the model's name as it is; the SDK's default provider would read "Qwen/..."
+    # or "openai/..." as the name of a provider.
+    run_config = RunConfig(model_provider=OpenAIProvider())
+    result = Runner.run_streamed(agent, settings.prompt, run_config=run_config)
+    watch = StreamWatch(result, settings)  # the silence limit, --events, and the closing line's facts
     try:
-        async for event in result.stream_events():
-            silence.cancel()  # the server spoke: start counting the silence again
-            silence = loop.call_later(settings.timeout, result.cancel)
-            if settings.events:
-                print(describe(event), file=sys.stderr)
+        async for event in watch.events():
             if event.type == "raw_response_event" and isinstance(event.data, ResponseTextDeltaEvent):
-                first_token_at = first_token_at or loop.time()
                 print(event.data.delta, end="", flush=True)
-            if event.type == "raw_response_event":
-                last_raw_event = event.data  # explains a failure, if one follows
-    except (agents.AgentsException, openai.OpenAIError, ValueError) as error:
-        failure = error  # a ValueError: what the server sent was not JSON
+    except Exception as error:  # the run failed; the text already printed stays
+        watch.failure = error
     finally:
         print()  # end the answer's line, so that what follows stands on its own
-
-    if failure or (result.final_output is None and loop.time() >= silence.when()):  # failed, or timed out
-        return report(failure or TimeoutError(), last_raw_event, settings)
-    usage, total = result.context_wrapper.usage, loop.time() - started
-    first_token = f"first token {first_token_at - started:.2f} s, " if first_token_at else ""
-    tokens = f"{usage.input_tokens} in / {usage.output_tokens} out tokens"
-    outcome = "Complete" if result.final_output is not None else "Cancelled"  # result.cancel() was called
-    print(f"=== Stream {outcome} ({first_token}total {total:.1f} s, {tokens}) ===")
-    return 0
+    return watch.report()
 
 
-def read_settings() -> argparse.Namespace:
-    """Every setting, from .env, the environment, the command line and standard input, checked."""
-    empty_in_environment = os.environ.get("OPENAI_API_KEY") == ""
-    load_dotenv(Path(__file__).with_name(".env"))  # beside this script; variables already set win
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("prompt", nargs="?", help="what to ask (default: standard input, if piped)")
-    model = os.environ.get("OPENAI_DEFAULT_MODEL") or DEFAULT_MODEL
-    parser.add_argument("--model", default=model, help="the model (default: $OPENAI_DEFAULT_MODEL or gpt-4o)")
-    parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds of silence to allow (%(default)s)"
-    )
-    parser.add_argument("--events", action="store_true", help="also log every stream event to stderr")
-    settings = parser.parse_args()
-    if settings.prompt is None:  # then what was piped in, else the tutorial's question
-        piped = sys.stdin and not sys.stdin.isatty() and sys.stdin.read().strip()
-        settings.prompt = piped or DEFAULT_PROMPT
-    settings.key = key = os.environ.get("OPENAI_API_KEY", "")
-    settings.base_url = base_url = (os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
-    for found, problem in [
-        (empty_in_environment, "OPENAI_API_KEY is set but empty in the environment, which wins over .env."),
-        (not key, "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first)."),
-        (not all("!" <= char <= "~" for char in key), "OPENAI_API_KEY has whitespace or non-ASCII in it."),
-        (not base_url.startswith(("http://", "https://")), f"OPENAI_BASE_URL {base_url!r} is not http(s)."),
-        (not settings.model.strip(), "--model is empty."),
-        (not settings.prompt.strip(), "the prompt is empty."),
-        (not 0 < settings.timeout < float("inf"), "--timeout must be a number of seconds above 0."),
-    ]:
-        if found:
-            parser.exit(2, f"error: {problem}\n")
-    if base_url != DEFAULT_BASE_URL:
-        agents.set_tracing_disabled(True)  # traces go to OpenAI, with a key a local server's key is not
-    # The openai client would wait 10 minutes for each read, and then try twice more.
-    agents.set_default_openai_client(openai.AsyncOpenAI(timeout=openai.Timeout(settings.timeout, connect=5)))
-    logging.getLogger("openai.agents").setLevel(logging.CRITICAL)  # we report failures ourselves, once
-    return settings
+# --- What the script adds around result.stream_events() ------------------------------------------------
 
 
-def run(settings: argparse.Namespace) -> int:
-    """Run main() as a program: output that holds in files and pipes, Ctrl+C, exit codes."""
-    # Built lazily, the event validators would hold back the last words of a stream that fails strict checks.
-    for response_type in vars(openai.types.responses).values():
-        if isinstance(response_type, type) and issubclass(response_type, openai.BaseModel):
-            response_type.model_rebuild()
-    if sys.stdout is None:  # started with standard output closed (`>&-`)
-        print("error: cannot write the answer: standard output is closed.", file=sys.stderr)
-        return 1
-    sys.stdout.reconfigure(encoding="utf-8", line_buffering=True)  # any text; lines in order with stderr
-    exit_quietly = signal.signal(signal.SIGINT, signal.default_int_handler)  # now Ctrl+C cancels main()
-    try:
-        return asyncio.run(main(settings))
-    except KeyboardInterrupt:
-        return 130
-    except OSError as error:  # writing failed: the reader left early (`| head`), or the disk is full
-        if not isinstance(error, BrokenPipeError):
-            print(f"error: cannot write the answer: {error.strerror}.", file=sys.stderr)
-        for stream in sys.stdout, sys.stderr:  # or Python tries to flush them again at exit, and fails
-            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-        return 141 if isinstance(error, BrokenPipeError) else 1
-    finally:
-        signal.signal(signal.SIGINT, exit_quietly)  # while traces are sent at exit
+class StreamWatch:
+    """Watches a streamed run as main() reads it: the seam between the SDK's events and the loop."""
+
+    def __init__(self, result: agents.RunResultStreaming, settings: "Settings") -> None:
+        self.result, self.settings = result, settings
+        self.started = time.monotonic()
+        self.first_token_at: float | None = None
+        self.last_raw_event = None  # explains a failure, if one follows
+        self.model = None  # the model the server says it used
+        self.usage_unreported = False  # a response came without its token counts
+        self.failure: BaseException | None = None
+
+    async def events(self):
+        """result.stream_events(), ended by the server's silence, logged with --events."""
+        SILENCE.restart()
+        watchdog = asyncio.create_task(self.end_when_silent())
+        try:
+            async for event in self.result.stream_events():
+                SILENCE.restart()  # the server spoke
+                self.note(event)
+                if self.settings.events:
+                    print(describe(event), file=sys.stderr)
+                yield event
+        finally:
+            watchdog.cancel()
+        if SILENCE.timed_out:  # the watchdog cancelled the run: say so, or it would look like success
+            raise ServerSilent(self.settings.timeout)
+
+    async def end_when_silent(self) -> None:
+        tick = min(1.0, self.settings.timeout / 10)
+        while not SILENCE.count(tick, self.settings.timeout):
+            await asyncio.sleep(tick)
+        self.result.cancel()
+
+    def note(self, event) -> None:
+        """Keep what the closing line or a failure message will need; make each delta printable."""
+        if event.type != "raw_response_event":
+            return
+        data, self.last_raw_event = event.data, event.data
+        if isinstance(data, ResponseTextDeltaEvent):
+            self.first_token_at = self.first_token_at or time.monotonic()
+            # A null delta would print "None", and half a surrogate pair would stop print() with an error.
+            data.delta = HALF_SURROGATE.sub("\ufffd", data.delta if isinstance(data.delta, str) else "")
+        response = getattr(data, "response", None)
+        self.model = getattr(response, "model", None) or self.model
+        if getattr(data, "type", None) == "response.completed":
+            self.usage_unreported |= getattr(response, "usage", None) is None
+
+    def report(self) -> int:
+        """Print the closing line, or why the run failed; return the exit code."""
+        if self.failure is None or explain(self.failure, self.last_raw_event, self.settings)[1] == 0:
+            print(self.closing_line())
+            return 0
+        return say_why(self.failure, self.last_raw_event, self.settings)
+
+    def closing_line(self) -> str:
+        finished = self.result.final_output is not None or self.failure is not None  # see FAILURES
+        facts = [self.model] if isinstance(self.model, str) else []
+        if self.first_token_at:
+            facts.append(f"first token {self.first_token_at - self.started:.2f} s")
+        facts.append(f"total {time.monotonic() - self.started:.1f} s")
+        usage = self.result.context_wrapper.usage
+        reported = usage.requests and not self.usage_unreported
+        facts.append(
+            f"{usage.input_tokens} in / {usage.output_tokens} out tokens"
+            if reported
+            else "tokens not reported"
+        )
+        return f"=== Stream {'Complete' if finished else 'Cancelled'} ({', '.join(facts)}) ==="
 
 
-def report(error: Exception, last_raw_event, settings: argparse.Namespace) -> int:
-    """Print why the run failed, in one line safe for a terminal; return the exit code."""
-    body = getattr(error, "body", None) or getattr(getattr(error, "response", None), "reason_phrase", None)
-    detail = body.get("message", body.get("detail", body)) if isinstance(body, dict) else body
-    response = getattr(last_raw_event, "response", None)  # on response.incomplete and .failed
-    where, ending = settings.base_url, getattr(last_raw_event, "type", "").removeprefix("response.")
-    reason = f"the run failed: {error}"
-    if isinstance(error, TimeoutError | openai.APITimeoutError):
-        reason = f"timed out: {where} sent nothing for {settings.timeout:g} s (see --timeout)."
-    elif isinstance(error, agents.ModelRefusalError):
-        print(error.refusal)  # what the model said goes where the answer goes
-        reason = "the model refused to answer; its reply is above."
-    elif ending == "incomplete":
-        reason = f"the answer was cut off ({getattr(response.incomplete_details, 'reason', None)})."
-    elif ending == "failed":
-        reason = f"the response failed: {getattr(response.error, 'message', None)}"
-    elif ending == "error":  # an error event the SDK could parse
-        reason = f"the server sent an error: {last_raw_event.message}"
-    elif isinstance(error, openai.AuthenticationError):
-        reason = "the API key was rejected (HTTP 401). Check OPENAI_API_KEY."
-    elif isinstance(error, openai.NotFoundError) and where != DEFAULT_BASE_URL:
-        reason = f"{where} answered HTTP 404 ({detail}); does it serve the Responses API?"
-    elif isinstance(error, openai.APIStatusError):
-        reason = f"the server answered HTTP {error.status_code}: {detail}"
-    elif isinstance(error, openai.APIConnectionError) and last_raw_event is None:
-        reason = f"could not connect to {where}."
-        agents.set_trace_processors([])  # its export would fail the same way, retrying for seconds at exit
-    elif isinstance(error, openai.APIConnectionError | agents.ModelBehaviorError) and ending != "completed":
-        reason = f"the stream from {where} stopped before the answer was complete."
-    elif isinstance(error, openai.APIError):  # an error event the openai client raised at once
-        reason = f"the server sent an error: {error.message}"
-    elif isinstance(error, ValueError):
-        reason = f"{where} sent a stream event that is not valid JSON."
-    reason = " ".join(reason.replace(settings.key, "[key]").split())  # one line, and never the key
-    print("error:", "".join(char if char.isprintable() else "?" for char in reason[:300]), file=sys.stderr)
-    return 1
+class Silence:
+    """How long the server has said nothing, counted only while it is the server's turn to speak.
+
+    The clock runs from the moment the request is sent; the response's headers and each event restart
+    it; connecting is the client's business (CONNECT_TIMEOUT). Time in which this program could not run,
+    stopped by Ctrl+Z or blocked writing to a reader that paused (`| less`, Ctrl+S), is not counted.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: float | None = 0.0  # None while connecting
+        self.last_tick = time.monotonic()
+        self.timed_out = False
+
+    def restart(self) -> None:
+        self.seconds, self.last_tick, self.timed_out = 0.0, time.monotonic(), False
+
+    def pause(self) -> None:
+        self.seconds = None
+
+    def count(self, tick: float, limit: float) -> bool:
+        """Add the time since the last tick, at most two ticks of it; return whether `limit` is reached."""
+        now = time.monotonic()
+        if self.seconds is not None:
+            self.seconds += min(now - self.last_tick, 2 * tick)
+        self.last_tick = now
+        self.timed_out = self.seconds is not None and self.seconds >= limit
+        return self.timed_out
+
+
+SILENCE = Silence()  # one request at a time; the openai client's hooks (see set_up_sdk) tell it the news
+
+
+class ServerSilent(Exception):
+    """The server sent nothing for `--timeout` seconds, and the script cancelled the run."""
+
+
+HALF_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def describe(event) -> str:
     """One line for --events: the kind of stream event and what it carries."""
-    carried = event.data.type if event.type == "raw_response_event" else getattr(event, "name", None)
-    return f"{event.type} {carried or event.new_agent.name}"  # a run item's name, or the new agent's
+    if event.type == "raw_response_event":
+        carried = getattr(event.data, "type", None)
+    elif event.type == "run_item_stream_event":
+        carried = event.name
+    else:
+        carried = getattr(getattr(event, "new_agent", None), "name", None)
+    return f"{event.type} {carried if isinstance(carried, str) else '(no type)'}"
+
+
+# --- Settings -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    prompt: str
+    model: str | None  # None: the SDK's default model
+    timeout: float
+    events: bool
+    key: str
+    base_url: str  # as the client uses it
+    shown_url: str  # as messages show it: without a user name, password, query or fragment
+    organization: str | None = None
+    project: str | None = None
+    url_has_credentials: bool = False  # httpx then sends them instead of the key
+    proxy: str | None = None  # "http://proxy:3128 (from HTTPS_PROXY)", shown without credentials
+    ssl_cert_file: str | None = None
+    tracing: bool = True  # OPENAI_AGENTS_DISABLE_TRACING, or another server than OpenAI's, turns it off
+    from_env_file: dict[str, str] = field(default_factory=dict)  # what .env adds to the environment
+
+
+def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdin) -> Settings | str:
+    """Every setting from the arguments, the environment, .env and standard input, checked.
+
+    Returns the settings, or the problem that would stop them from working (exit status 2).
+    Variables set in the environment win over .env.
+    """
+    from_env_file = {name: value for name, value in dotenv_values(env_file).items() if value is not None}
+    from_env_file = {name: value for name, value in from_env_file.items() if name not in environ}
+    variables = {**from_env_file, **environ}
+    default_model = variables.get("OPENAI_DEFAULT_MODEL")
+    model_help = (
+        f"{default_model}, from OPENAI_DEFAULT_MODEL"
+        if default_model
+        else f"the SDK's, {get_default_model()}"
+    )
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("prompt", nargs="?", help="what to ask (default: standard input, if piped)")
+    parser.add_argument("--model", help=f"the model (default: {model_help})")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds of silence to allow (%(default)s)"
+    )
+    parser.add_argument("--events", action="store_true", help="also log every stream event to stderr")
+    arguments = parser.parse_args(argv)  # exits 2 itself, with its usage line, for an unknown option
+
+    prompt, stdin_problem = arguments.prompt, None
+    if prompt is None and stdin is not None and not stdin.isatty():  # then what was piped in
+        prompt, stdin_problem = read_piped_prompt(stdin)
+    model = arguments.model if arguments.model is not None else default_model
+    key = variables.get("OPENAI_API_KEY", "")
+    base_url = (variables.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    shown_url = without_secrets(base_url)
+    proxy_variable, proxy_url = proxy_for(base_url, variables)
+    cert_file = variables.get("SSL_CERT_FILE") or None
+    for found, problem in [
+        (
+            environ.get("OPENAI_API_KEY") == "",
+            "OPENAI_API_KEY is set but empty in the environment, which wins over .env.",
+        ),
+        (
+            not key,
+            "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first), "
+            "or try `uv run tests/demo.py`, which needs none.",
+        ),
+        (not all("!" <= char <= "~" for char in key), "OPENAI_API_KEY has whitespace or non-ASCII in it."),
+        (not base_url.startswith(("http://", "https://")), f"OPENAI_BASE_URL {shown_url!r} is not http(s)."),
+        (
+            url_problem(base_url),
+            f"OPENAI_BASE_URL {shown_url!r} is not a valid URL: {url_problem(base_url)}.",
+        ),
+        *(
+            (not is_ascii(variables.get(name, "")), f"{name} has whitespace or non-ASCII in it.")
+            for name in ("OPENAI_ORG_ID", "OPENAI_PROJECT_ID")
+        ),
+        (
+            cert_file and certificate_problem(cert_file),
+            f"SSL_CERT_FILE {cert_file!r} {certificate_problem(cert_file or '')}.",
+        ),
+        (
+            socks_without_socksio(proxy_url),
+            f"{proxy_variable} is a SOCKS proxy, which needs the socksio package: "
+            f"run `uv add socksio`, or unset {proxy_variable}.",
+        ),
+        (default_model is not None and not default_model.strip(), "OPENAI_DEFAULT_MODEL is set but blank."),
+        (model is not None and not model.strip(), "--model is empty."),
+        (model is not None and not is_text(model), "the model's name is not valid text."),
+        (stdin_problem is not None, stdin_problem),
+        (prompt is not None and not prompt.strip(), "the prompt is empty."),
+        (prompt is not None and not is_text(prompt), "the prompt is not valid UTF-8 text."),
+        (not 0 < arguments.timeout < float("inf"), "--timeout must be a number of seconds above 0."),
+    ]:
+        if found:
+            return problem
+    return Settings(
+        prompt=prompt or DEFAULT_PROMPT,  # blank piped input, as from `< /dev/null`, means the default
+        model=model,
+        timeout=arguments.timeout,
+        events=arguments.events,
+        key=key,
+        base_url=base_url,
+        shown_url=shown_url,
+        organization=variables.get("OPENAI_ORG_ID") or None,
+        project=variables.get("OPENAI_PROJECT_ID") or None,
+        url_has_credentials=bool(urllib.parse.urlsplit(base_url).username),
+        proxy=f"{without_secrets(proxy_url)} (from {proxy_variable})" if proxy_url else None,
+        ssl_cert_file=cert_file,
+        # Traces go to OpenAI, with a key that a local server's key is not.
+        tracing=base_url == DEFAULT_BASE_URL
+        and variables.get("OPENAI_AGENTS_DISABLE_TRACING", "").lower() not in ("1", "true"),
+        from_env_file=from_env_file,
+    )
+
+
+def read_piped_prompt(stdin) -> tuple[str | None, str | None]:
+    """The prompt piped into standard input, stripped, or None when blank; or a problem."""
+    data = (
+        stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode("utf-8", "surrogateescape")
+    )
+    try:
+        return data.decode("utf-8").strip() or None, None
+    except UnicodeDecodeError:
+        return None, "the prompt on standard input is not UTF-8 text."
+
+
+def is_text(text: str) -> bool:
+    """Whether `text` can be sent: undecodable bytes in arguments arrive as lone surrogates."""
+    return not HALF_SURROGATE.search(text)
+
+
+def is_ascii(text: str) -> bool:
+    return all("!" <= char <= "~" for char in text)
+
+
+def without_secrets(url: str) -> str:
+    """`url` without a user name, password, query or fragment, which may hold secrets."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.netloc.rpartition("@")[2]
+        return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+    except ValueError:  # it does not parse; cut what could be a secret all the same
+        return re.sub(r"//[^/]*@", "//", url).split("?")[0].split("#")[0]
+
+
+def url_problem(url: str) -> str | None:
+    """Why the client could not use `url`, or None."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number from 0 to 65535)
+        httpx2.URL(url)
+    except (ValueError, httpx2.InvalidURL) as error:
+        return str(error).rstrip(".") or "it does not parse"
+    return None if parts.hostname else "it has no host"
+
+
+def proxy_for(url: str, variables: dict[str, str]) -> tuple[str | None, str | None]:
+    """The proxy that httpx takes from the environment for `url`: (its variable, its URL), or (None, None)."""
+    scheme, host = urllib.parse.urlsplit(url).scheme, urllib.parse.urlsplit(url).hostname or ""
+    no_proxy = variables.get("no_proxy") or variables.get("NO_PROXY") or ""
+    if urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
+        return None, None
+    for name in (f"{scheme}_proxy", "all_proxy"):
+        for variable in (name, name.upper()):  # as urllib reads them: lower case first
+            if variables.get(variable):
+                return variable, variables[variable]
+    return None, None
+
+
+def socks_without_socksio(proxy_url: str | None) -> bool:
+    return bool(proxy_url) and proxy_url.startswith("socks") and importlib.util.find_spec("socksio") is None
+
+
+def certificate_problem(path: str) -> str | None:
+    """Why the certificates in `path` cannot be used, or None."""
+    if not os.path.isfile(path):
+        return "does not name a file"
+    try:
+        context = ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError):
+        return "holds no certificate that can be read"
+    return None if context.cert_store_stats()["x509_ca"] else "holds no certificate authority"
+
+
+# --- Setting up the SDK, and running main() as a program ------------------------------------------------
+
+
+def set_up_sdk(settings: Settings) -> None:
+    """Configure the SDK for these settings: its openai client, tracing and logging."""
+    os.environ.update(settings.from_env_file)  # so that the SDK sees its own settings in .env
+    # The hooks tell the silence limit when the server's turn begins (the request is sent), and when it
+    # speaks (the headers). The client's own time limits are for connecting and sending only.
+    http_client = openai.DefaultAsyncHttpxClient(event_hooks={"request": [follow], "response": [heard]})
+    client = openai.AsyncOpenAI(
+        api_key=settings.key,
+        base_url=settings.base_url,
+        organization=settings.organization,
+        project=settings.project,
+        timeout=openai.Timeout(settings.timeout, connect=CONNECT_TIMEOUT, read=None),
+        http_client=http_client,
+    )
+    agents.set_default_openai_client(client)
+    if not settings.tracing:
+        agents.set_tracing_disabled(True)  # the SDK reads its own variable only once, at import
+    logging.getLogger("openai.agents").setLevel(logging.CRITICAL)  # we report failures ourselves, once
+    # Built lazily, the event validators would hold back the last words of a stream that fails strict checks.
+    for response_type in vars(openai.types.responses).values():
+        if isinstance(response_type, type) and issubclass(response_type, openai.BaseModel):
+            response_type.model_rebuild()
+
+
+async def follow(request: httpx2.Request) -> None:
+    SILENCE.pause()  # connecting (again, on a retry)
+    request.extensions["trace"] = on_transport_step
+
+
+async def on_transport_step(step: str, info: dict) -> None:
+    if step.endswith(".send_request_body.complete"):
+        SILENCE.restart()  # the request is out: from now on the server is the one keeping us waiting
+
+
+async def heard(response: httpx2.Response) -> None:
+    SILENCE.restart()
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run main() as a program: settings, output that holds in files and pipes, Ctrl+C, exit codes."""
+    settings = None
+    quiet_ctrl_c = signal.getsignal(signal.SIGINT)
+    try:
+        settings = read_settings(
+            sys.argv[1:] if argv is None else argv, dict(os.environ), ENV_FILE, sys.stdin
+        )
+        if isinstance(settings, str):
+            print(f"error: {settings}", file=sys.stderr)
+            return 2
+        set_up_sdk(settings)
+        set_up_output()
+        return asyncio.run(with_ctrl_c(main(settings)))
+    except SystemExit:  # argparse's --help, or its usage error
+        raise
+    except BaseException as failure:  # Ctrl+C, output that cannot be written, or the unexpected
+        exit_code = say_why(failure, None, settings)
+        if isinstance(failure, OSError):  # Python would try to flush them again at exit, and fail
+            for stream in sys.stdout, sys.stderr:
+                if stream is not None:
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        return exit_code
+    finally:
+        signal.signal(signal.SIGINT, quiet_ctrl_c)  # while traces are sent at exit
+
+
+def set_up_output() -> None:
+    if sys.stdout is None:  # started with standard output closed (`>&-`)
+        raise OSError(errno.EBADF, "standard output is closed")
+    for stream in sys.stdout, sys.stderr:
+        if stream is not None:
+            # A parent process may leave them non-blocking; a reader that lags would then lose text.
+            os.set_blocking(stream.fileno(), True)
+    sys.stdout.reconfigure(encoding="utf-8", line_buffering=True)  # any text; lines in order with stderr
+
+
+async def with_ctrl_c(coroutine):
+    """Await `coroutine` so that Ctrl+C cancels it the same way on every Python, with its finally blocks."""
+    loop, task = asyncio.get_running_loop(), asyncio.current_task()
+
+    def on_ctrl_c(signal_number, frame):
+        if asyncio.current_task(loop) is task:  # main() itself is busy: a blocking read, say
+            raise KeyboardInterrupt
+        loop.call_soon_threadsafe(task.cancel)  # not inside the SDK's tasks, which would log it
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    return await coroutine
+
+
+# --- Failures -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a failure message may say: gathered from the failure, the last raw event and the settings."""
+
+    error: BaseException | None
+    ending: str  # the last raw event's type without "response.": "completed", "failed", "error", ...
+    url: str  # the base URL, without secrets
+    via: str  # " through the proxy ..." when a proxy from the environment is in use
+    url_has_credentials: bool
+    status: int | None  # of an HTTP error
+    detail: str  # what the server said about an HTTP error
+    reason: str  # why the answer was incomplete
+    server_message: str  # of response.failed or an error event
+    certificate: str  # why the server's certificate failed verification; "" if it did not
+    connected: bool  # False if connecting failed, or took too long
+    timeout: float
+    connect_timeout: float
+    message: str  # the failure's own words
+    kind: str  # the failure's kind, for the unexpected: "TypeError", ...
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A row of the failure table: what happened, how to tell, what the user is told, the exit code."""
+
+    what: str
+    applies: Callable[[Facts], bool]
+    says: str  # a template over Facts' fields; "" says nothing
+    exit_code: int = 1
+
+
+def is_a(*kinds: type) -> Callable[[Facts], bool]:
+    return lambda facts: isinstance(facts.error, kinds)
+
+
+FAILURES = [
+    # In the order a run meets them: how it ended, connecting, the answer's status, the stream, the output.
+    Failure(
+        "the answer streamed to the end, or your code called `result.cancel()`",
+        applies=lambda facts: facts.error is None,
+        says="",
+        exit_code=0,
+    ),
+    Failure(
+        "`response.completed` arrived, then the connection broke or went quiet",
+        applies=lambda facts: (
+            facts.ending == "completed" and (not facts.connected or is_a(ServerSilent)(facts))
+        ),
+        says="",
+        exit_code=0,
+    ),
+    Failure(
+        "Ctrl+C, at any moment",
+        applies=is_a(KeyboardInterrupt, asyncio.CancelledError),
+        says="",
+        exit_code=130,
+    ),
+    Failure(
+        "a certificate that fails verification (self-signed, or a proxy's)",
+        applies=lambda facts: bool(facts.certificate),
+        says="the certificate of {url}{via} failed verification: {certificate}.",
+    ),
+    Failure(
+        "no connection within 5 s, three times",
+        applies=lambda facts: is_a(openai.APITimeoutError)(facts) and not facts.ending,
+        says="could not connect to {url}{via}: no answer within {connect_timeout:g} s, in 3 attempts.",
+    ),
+    Failure(
+        "no connection",
+        applies=lambda facts: not facts.connected and not facts.ending,
+        says="could not connect to {url}{via}.",
+    ),
+    Failure(
+        "HTTP 401 with a user name and password in `OPENAI_BASE_URL`",
+        applies=lambda facts: facts.status == 401 and facts.url_has_credentials,
+        says="the server rejected the user name and password in OPENAI_BASE_URL (HTTP 401), "
+        "which httpx sends instead of OPENAI_API_KEY.",
+    ),
+    Failure(
+        "HTTP 401",
+        applies=lambda facts: facts.status == 401,
+        says="the API key was rejected (HTTP 401). Check OPENAI_API_KEY.",
+    ),
+    Failure(
+        "HTTP 404, not from OpenAI",
+        applies=lambda facts: facts.status == 404 and facts.url != DEFAULT_BASE_URL,
+        says="{url} answered HTTP 404 ({detail}); does it serve the Responses API?",
+    ),
+    Failure(
+        "any other HTTP status",
+        applies=lambda facts: facts.status is not None,
+        says="the server answered HTTP {status}: {detail}",
+    ),
+    Failure(
+        "the server silent for `--timeout` seconds",
+        applies=is_a(ServerSilent),
+        says="timed out: {url} sent nothing for {timeout:g} s (see --timeout).",
+    ),
+    Failure(
+        "a refusal",
+        applies=is_a(agents.ModelRefusalError),
+        says="the model refused to answer; its reply is above.",
+    ),
+    Failure(
+        "`response.incomplete`",
+        applies=lambda facts: facts.ending == "incomplete",
+        says="the answer was cut off ({reason}).",
+    ),
+    Failure(
+        "`response.failed`",
+        applies=lambda facts: facts.ending == "failed",
+        says="the response failed: {server_message}",
+    ),
+    Failure(
+        "an `error` event, or an error in a stream's data",
+        applies=lambda facts: facts.ending == "error" or type(facts.error) is openai.APIError,
+        says="the server sent an error: {server_message}",
+    ),
+    Failure(
+        "the stream breaks off",
+        applies=lambda facts: (
+            facts.ending != "completed" and (not facts.connected or is_a(agents.ModelBehaviorError)(facts))
+        ),
+        says="the stream from {url}{via} stopped before the answer was complete.",
+    ),
+    Failure(
+        "an event that is not JSON",
+        applies=is_a(json.JSONDecodeError),
+        says="{url} sent a stream event that is not valid JSON.",
+    ),
+    Failure(
+        "any other failure of the run",
+        applies=is_a(agents.AgentsException),
+        says="the run failed: {message}",
+    ),
+    Failure(
+        "the reader closed the pipe (`| head`)",
+        applies=is_a(BrokenPipeError),
+        says="",
+        exit_code=141,
+    ),
+    Failure(
+        "output cannot be written",
+        applies=lambda facts: is_a(OSError)(facts) and facts.error.filename is None,
+        says="cannot write the answer: {message}.",
+    ),
+    Failure(
+        "anything else (set `SHOW_TRACEBACK=1` to see where)",
+        applies=lambda facts: True,
+        says="unexpected failure: {message} ({kind}). Run again with " + SHOW_TRACEBACK + "=1 to see where.",
+    ),
+]
+
+
+def explain(failure: BaseException | None, last_raw_event, settings: Settings | None) -> tuple[str, int]:
+    """The message for a failure (one line, safe for a terminal, no secrets) and the exit code."""
+    facts = gather_facts(failure, last_raw_event, settings)
+    row = next(row for row in FAILURES if row.applies(facts))
+    message = row.says.format_map(vars(facts))
+    for secret, replacement in secrets_of(settings):
+        message = message.replace(secret, replacement)
+    message = " ".join(message.split())  # one line
+    return "".join(char if char.isprintable() else "?" for char in message[:300]), row.exit_code
+
+
+def say_why(failure: BaseException, last_raw_event, settings: Settings | None) -> int:
+    """Print why the run ended (a refusal on stdout, one line on stderr); return the exit code."""
+    try:
+        message, exit_code = explain(failure, last_raw_event, settings)
+    except Exception:  # a fault in explain() itself must not hide the failure
+        message, exit_code = f"unexpected failure ({type(failure).__name__}) while explaining another.", 1
+    try:
+        if os.environ.get(SHOW_TRACEBACK):
+            traceback.print_exception(type(failure), failure, failure.__traceback__)
+        if isinstance(failure, agents.ModelRefusalError):
+            print(failure.refusal)  # what the model said goes where the answer goes
+        if message:
+            print(f"error: {message}", file=sys.stderr)
+    except OSError:  # standard error is closed too: the exit code still tells
+        pass
+    return exit_code
+
+
+def gather_facts(failure: BaseException | None, last_raw_event, settings: Settings | None) -> Facts:
+    """Every fact a message may need, read with care: a server may send any shape of event."""
+    ending = getattr(last_raw_event, "type", None)
+    response = getattr(last_raw_event, "response", None)
+    body = getattr(failure, "body", None)
+    if isinstance(body, dict):
+        body = body.get("message", body.get("detail", body))
+    reason_phrase = getattr(getattr(failure, "response", None), "reason_phrase", None)
+    server_message = getattr(getattr(response, "error", None), "message", None)
+    server_message = (
+        server_message or getattr(last_raw_event, "message", None) or getattr(failure, "message", "")
+    )
+    failures = list(chain(failure))
+    certificate = next((error for error in failures if isinstance(error, ssl.SSLCertVerificationError)), None)
+    return Facts(
+        error=failure,
+        ending=ending.removeprefix("response.") if isinstance(ending, str) else "",
+        url=settings.shown_url if settings else DEFAULT_BASE_URL,
+        via=f" through the proxy {settings.proxy}" if settings and settings.proxy else "",
+        url_has_credentials=bool(settings and settings.url_has_credentials),
+        status=failure.status_code if isinstance(failure, openai.APIStatusError) else None,
+        detail=str(body or reason_phrase or ""),
+        reason=str(getattr(getattr(response, "incomplete_details", None), "reason", None)),
+        server_message=str(server_message),
+        certificate=describe_certificate_failure(certificate, settings),
+        connected=not any(
+            isinstance(error, openai.APIConnectionError | httpx2.TransportError) for error in failures
+        ),
+        timeout=settings.timeout if settings else DEFAULT_TIMEOUT,
+        connect_timeout=CONNECT_TIMEOUT,
+        message=(getattr(failure, "strerror", None) or str(failure)) if failure else "",
+        kind=type(failure).__name__,
+    )
+
+
+def chain(failure: BaseException | None):
+    """The failure and the failures that caused it."""
+    seen = set()
+    while failure is not None and id(failure) not in seen:
+        seen.add(id(failure))
+        yield failure
+        failure = failure.__cause__ or failure.__context__
+
+
+def describe_certificate_failure(
+    error: ssl.SSLCertVerificationError | None, settings: Settings | None
+) -> str:
+    if error is None:
+        return ""
+    why = error.verify_message or error.reason or "unknown"
+    if settings and settings.ssl_cert_file:
+        return f"{why} (with the certificates in SSL_CERT_FILE {settings.ssl_cert_file})"
+    return why
+
+
+def secrets_of(settings: Settings | None) -> list[tuple[str, str]]:
+    """What must never be printed, longest first: the key, and a password or query in the base URL."""
+    if settings is None:
+        return []
+    parts = urllib.parse.urlsplit(settings.base_url)
+    found = [(settings.key, "[key]"), (parts.password, "[secret]"), (parts.query, "[secret]")]
+    found += [(value, "[secret]") for _, value in urllib.parse.parse_qsl(parts.query)]
+    return sorted(((secret, shown) for secret, shown in found if secret), key=lambda pair: -len(pair[0]))
 
 
 if __name__ == "__main__":
-    sys.exit(run(read_settings()))
+    sys.exit(run())
