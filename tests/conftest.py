@@ -1,42 +1,36 @@
-"""Shared fixtures: run the tutorial script in this process, as `python 3runasyncstreaming.py`.
+"""Fixtures shared by the tests: the script as a module, a run of it in this process, the loopback server.
 
-The script is copied into a temporary folder for each test, so a developer's
-own .env beside the real script is never read, and every test starts from an
-environment with no OPENAI_* variables. What the script sets for the whole
-process (the Ctrl+C handler, the SDK's client, tracing and logging) is undone
-after each test. No test ever sends a trace.
-
-The SDK is imported inside the fixtures, not here: with xdist, pytest's main process
-loads this file too, and need not spend seconds loading the SDK that only the
-workers use.
+The script's file name starts with a digit, so it is loaded from its path rather than imported by name.
+A run in this process calls its `run()`, as `python 3runasyncstreaming.py ARGS` would, with a clean
+environment (no OPENAI_* variables, no .env) and the output captured at the file-descriptor level, so
+that the script sees real files. No test ever sends a trace.
 """
 
+import importlib.util
 import io
-import logging
 import os
-import runpy
-import shutil
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from openai_server import OpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "3runasyncstreaming.py"
-
-# Loading the SDK means compiling it, unless its bytecode is kept; PYTHONDONTWRITEBYTECODE, set on some
-# machines, forbids that, and every xdist worker would compile it again. Keep it in pytest's cache
-# folder instead; the workers, which start after this file is read, inherit these settings.
-os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-os.environ.setdefault("PYTHONPYCACHEPREFIX", str(ROOT / ".pytest_cache" / "bytecode"))
-OPENAI_VARIABLES = (
+# Variables that would change what a run does; each test starts without them.
+SETTINGS_VARIABLES = (
     "OPENAI_API_KEY",
     "OPENAI_BASE_URL",
     "OPENAI_DEFAULT_MODEL",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
     "OPENAI_AGENTS_DISABLE_TRACING",
+    "SSL_CERT_FILE",
+    "SHOW_TRACEBACK",
+    *(f"{name}_proxy" for name in ("http", "https", "all", "no")),
+    *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "ALL", "NO")),
 )
 
 
@@ -47,73 +41,53 @@ class Outcome:
     stderr: str
 
 
-@pytest.fixture(scope="session", autouse=True)
-def no_trace_export():
+def load_script():
+    spec = importlib.util.spec_from_file_location("tutorial", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def script():
+    """3runasyncstreaming.py as a module, loaded once."""
     import agents
 
     agents.set_trace_processors([])  # nothing a test runs is ever exported to OpenAI
-
-
-@pytest.fixture(autouse=True)
-def process_state(monkeypatch):
-    """Restore what the script changes for the whole process."""
-    import agents
-    from agents.models import _openai_shared
-
-    provider = agents.tracing.get_trace_provider()
-    for name in ("_disabled", "_manual_disabled"):
-        monkeypatch.setattr(provider, name, getattr(provider, name))
-    monkeypatch.setattr(_openai_shared, "_default_openai_client", _openai_shared._default_openai_client)
-    sdk_logger = logging.getLogger("openai.agents")
-    monkeypatch.setattr(sdk_logger, "level", sdk_logger.level)
-    ctrl_c = signal.getsignal(signal.SIGINT)
-    yield
-    signal.signal(signal.SIGINT, ctrl_c)
+    return load_script()
 
 
 @pytest.fixture
-def script_dir(tmp_path, monkeypatch):
-    """An empty folder holding a copy of the script; the working directory is elsewhere."""
-    folder = tmp_path / "tutorial"
-    folder.mkdir()
-    shutil.copy(SCRIPT, folder)
-    saved_environ = dict(os.environ)
-    for name in OPENAI_VARIABLES:
+def environment(monkeypatch, tmp_path, script):
+    """No settings in the environment, and an empty folder for .env; the working directory elsewhere."""
+    for name in SETTINGS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    env_file = tmp_path / "tutorial" / ".env"
+    env_file.parent.mkdir()
+    monkeypatch.setattr(script, "ENV_FILE", env_file)
     monkeypatch.chdir(tmp_path)
-    yield folder
-    # load_dotenv() writes straight into os.environ, behind monkeypatch's back.
-    os.environ.clear()
-    os.environ.update(saved_environ)
+    # set_up_sdk() exports what .env adds, as load_dotenv() would: undo that after the test.
+    with mock.patch.dict(os.environ):
+        yield env_file
 
 
 @pytest.fixture
-def fake_runner(monkeypatch):
-    from agents import Runner
-    from events import FakeRunner
+def run_script(script, environment, monkeypatch, capfd):
+    """Run the script in this process, as `python 3runasyncstreaming.py ARGS...` would run."""
 
-    runner = FakeRunner()
-    monkeypatch.setattr(Runner, "run_streamed", runner.run_streamed)
-    return runner
-
-
-@pytest.fixture
-def run_script(script_dir, monkeypatch, capsys):
-    """Run the script as `python 3runasyncstreaming.py ARGS...` in this process."""
-
-    def run(*args: str, stdin: str = "") -> Outcome:
-        """Standard input is `stdin`, not a terminal; "" is as with `< /dev/null`."""
-        script = script_dir / SCRIPT.name
-        monkeypatch.setattr(sys, "argv", [str(script), *args])
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    def run(*args: str, stdin: str | bytes = "", env: dict[str, str] | None = None) -> Outcome:
+        """Standard input is `stdin`, not a terminal ("" is as with `< /dev/null`); `env` adds variables."""
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
         try:
-            runpy.run_path(str(script), run_name="__main__")
-        except SystemExit as exit:
-            code = exit.code
-        else:
-            code = 0
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
+            exit_code = script.run(list(args))
+        except SystemExit as exit:  # argparse's --help and usage errors
+            exit_code = exit.code
+        sys.stdout.flush()
+        captured = capfd.readouterr()
+        return Outcome(exit_code, captured.out, captured.err)
 
     return run
 
