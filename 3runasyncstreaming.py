@@ -5,6 +5,8 @@ or try it without a key: `uv run tests/demo.py`.
 Exit status: 0 done, 1 the run failed, 2 bad arguments or settings, 130 Ctrl+C, 141 output closed.
 """
 
+from __future__ import annotations  # names defined below main() can be used in its annotations
+
 import os
 import signal
 
@@ -45,7 +47,7 @@ ENV_FILE = Path(__file__).with_name(".env")  # beside this script, wherever it i
 SHOW_TRACEBACK = "SHOW_TRACEBACK"  # set this variable to 1 to see the traceback of an unexpected failure
 
 
-async def main(settings: "Settings") -> int:
+async def main(settings: Settings) -> int:
     agent = Agent(name="Assistant", instructions=INSTRUCTIONS, model=settings.model)
     print("=== Starting Stream ===")
     # OpenAIProvider sends the model's name as it is; the SDK's default provider would read "Qwen/..."
@@ -70,13 +72,14 @@ async def main(settings: "Settings") -> int:
 class StreamWatch:
     """Watches a streamed run as main() reads it: the seam between the SDK's events and the loop."""
 
-    def __init__(self, result: agents.RunResultStreaming, settings: "Settings") -> None:
+    def __init__(self, result: agents.RunResultStreaming, settings: Settings) -> None:
         self.result, self.settings = result, settings
         self.started = time.monotonic()
         self.first_token_at: float | None = None
         self.last_raw_event = None  # explains a failure, if one follows
         self.model = None  # the model the server says it used
-        self.usage_unreported = False  # a response came without its token counts
+        self.tokens: list[int] | None = None  # in and out, as the server reports them at the end
+        self.tokens_unreported = False  # a response came without its token counts
         self.failure: BaseException | None = None
 
     async def events(self):
@@ -113,11 +116,17 @@ class StreamWatch:
         response = getattr(data, "response", None)
         self.model = getattr(response, "model", None) or self.model
         if getattr(data, "type", None) == "response.completed":
-            self.usage_unreported |= getattr(response, "usage", None) is None
+            usage = getattr(response, "usage", None)  # null from some servers
+            counts = [getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None)]
+            if all(isinstance(count, int) for count in counts):
+                before = self.tokens or [0, 0]  # a run with tools makes several requests
+                self.tokens = [before[0] + counts[0], before[1] + counts[1]]
+            else:
+                self.tokens_unreported = True
 
     def report(self) -> int:
         """Print the closing line, or why the run failed; return the exit code."""
-        if self.failure is None or explain(self.failure, self.last_raw_event, self.settings)[1] == 0:
+        if explain(self.failure, self.last_raw_event, self.settings)[1] == 0:
             print(self.closing_line())
             return 0
         return say_why(self.failure, self.last_raw_event, self.settings)
@@ -128,13 +137,10 @@ class StreamWatch:
         if self.first_token_at:
             facts.append(f"first token {self.first_token_at - self.started:.2f} s")
         facts.append(f"total {time.monotonic() - self.started:.1f} s")
-        usage = self.result.context_wrapper.usage
-        reported = usage.requests and not self.usage_unreported
-        facts.append(
-            f"{usage.input_tokens} in / {usage.output_tokens} out tokens"
-            if reported
-            else "tokens not reported"
-        )
+        if self.tokens and not self.tokens_unreported:
+            facts.append(f"{self.tokens[0]} in / {self.tokens[1]} out tokens")
+        else:
+            facts.append("tokens not reported")
         return f"=== Stream {'Complete' if finished else 'Cancelled'} ({', '.join(facts)}) ==="
 
 
@@ -224,7 +230,7 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
         if default_model
         else f"the SDK's, {get_default_model()}"
     )
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog=Path(__file__).name, description=__doc__)
     parser.add_argument("prompt", nargs="?", help="what to ask (default: standard input, if piped)")
     parser.add_argument("--model", help=f"the model (default: {model_help})")
     parser.add_argument(
@@ -257,6 +263,10 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
         (
             url_problem(base_url),
             f"OPENAI_BASE_URL {shown_url!r} is not a valid URL: {url_problem(base_url)}.",
+        ),
+        (
+            bool(urllib.parse.urlsplit(base_url).query) if not url_problem(base_url) else False,
+            "OPENAI_BASE_URL has a query string (?...), which the openai client cannot use.",
         ),
         *(
             (not is_ascii(variables.get(name, "")), f"{name} has whitespace or non-ASCII in it.")
@@ -344,7 +354,10 @@ def url_problem(url: str) -> str | None:
 
 def proxy_for(url: str, variables: dict[str, str]) -> tuple[str | None, str | None]:
     """The proxy that httpx takes from the environment for `url`: (its variable, its URL), or (None, None)."""
-    scheme, host = urllib.parse.urlsplit(url).scheme, urllib.parse.urlsplit(url).hostname or ""
+    try:
+        scheme, host = urllib.parse.urlsplit(url).scheme, urllib.parse.urlsplit(url).hostname or ""
+    except ValueError:  # `url` does not parse ("http://[::1/v1"): read_settings() says so, with exit 2
+        return None, None
     no_proxy = variables.get("no_proxy") or variables.get("NO_PROXY") or ""
     if urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
         return None, None
@@ -429,10 +442,8 @@ def run(argv: list[str] | None = None) -> int:
         raise
     except BaseException as failure:  # Ctrl+C, output that cannot be written, or the unexpected
         exit_code = say_why(failure, None, settings)
-        if isinstance(failure, OSError):  # Python would try to flush them again at exit, and fail
-            for stream in sys.stdout, sys.stderr:
-                if stream is not None:
-                    os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        if isinstance(failure, OSError):  # writing the answer failed
+            discard_output()
         return exit_code
     finally:
         signal.signal(signal.SIGINT, quiet_ctrl_c)  # while traces are sent at exit
@@ -457,8 +468,11 @@ async def with_ctrl_c(coroutine):
             raise KeyboardInterrupt
         loop.call_soon_threadsafe(task.cancel)  # not inside the SDK's tasks, which would log it
 
-    signal.signal(signal.SIGINT, on_ctrl_c)
-    return await coroutine
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        return await coroutine
+    finally:
+        signal.signal(signal.SIGINT, previous)  # before the loop closes, and task.cancel() could fail
 
 
 # --- Failures -------------------------------------------------------------------------------------------
@@ -528,7 +542,7 @@ FAILURES = [
     ),
     Failure(
         "no connection within 5 s, three times",
-        applies=lambda facts: is_a(openai.APITimeoutError)(facts) and not facts.ending,
+        applies=lambda facts: any(isinstance(error, httpx2.ConnectTimeout) for error in chain(facts.error)),
         says="could not connect to {url}{via}: no answer within {connect_timeout:g} s, in 3 attempts.",
     ),
     Failure(
@@ -642,9 +656,18 @@ def say_why(failure: BaseException, last_raw_event, settings: Settings | None) -
             print(failure.refusal)  # what the model said goes where the answer goes
         if message:
             print(f"error: {message}", file=sys.stderr)
-    except OSError:  # standard error is closed too: the exit code still tells
-        pass
+    except OSError as error:  # standard error is closed too: the exit code still tells
+        discard_output()
+        if isinstance(error, BrokenPipeError):  # its reader left, as with `| head`
+            exit_code = 141
     return exit_code
+
+
+def discard_output() -> None:
+    """Send what is left to /dev/null: Python would try to write it again at exit, and fail again."""
+    for stream in sys.stdout, sys.stderr:
+        if stream is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 def gather_facts(failure: BaseException | None, last_raw_event, settings: Settings | None) -> Facts:
@@ -654,12 +677,15 @@ def gather_facts(failure: BaseException | None, last_raw_event, settings: Settin
     body = getattr(failure, "body", None)
     if isinstance(body, dict):
         body = body.get("message", body.get("detail", body))
-    reason_phrase = getattr(getattr(failure, "response", None), "reason_phrase", None)
     server_message = getattr(getattr(response, "error", None), "message", None)
     server_message = (
         server_message or getattr(last_raw_event, "message", None) or getattr(failure, "message", "")
     )
     failures = list(chain(failure))
+    # The HTTP error response, also when its body then failed to arrive (cut short, reset, badly gzipped).
+    status_errors = (openai.APIStatusError, httpx2.HTTPStatusError)
+    answer = next((error.response for error in failures if isinstance(error, status_errors)), None)
+    lost = any(isinstance(error, openai.APIConnectionError | httpx2.TransportError) for error in failures)
     certificate = next((error for error in failures if isinstance(error, ssl.SSLCertVerificationError)), None)
     return Facts(
         error=failure,
@@ -667,17 +693,15 @@ def gather_facts(failure: BaseException | None, last_raw_event, settings: Settin
         url=settings.shown_url if settings else DEFAULT_BASE_URL,
         via=f" through the proxy {settings.proxy}" if settings and settings.proxy else "",
         url_has_credentials=bool(settings and settings.url_has_credentials),
-        status=failure.status_code if isinstance(failure, openai.APIStatusError) else None,
-        detail=str(body or reason_phrase or ""),
+        status=answer.status_code if answer is not None else None,
+        detail=str(body or getattr(answer, "reason_phrase", None) or ""),
         reason=str(getattr(getattr(response, "incomplete_details", None), "reason", None)),
         server_message=str(server_message),
         certificate=describe_certificate_failure(certificate, settings),
-        connected=not any(
-            isinstance(error, openai.APIConnectionError | httpx2.TransportError) for error in failures
-        ),
+        connected=answer is not None or not lost,
         timeout=settings.timeout if settings else DEFAULT_TIMEOUT,
         connect_timeout=CONNECT_TIMEOUT,
-        message=(getattr(failure, "strerror", None) or str(failure)) if failure else "",
+        message=getattr(failure, "strerror", None) or str(failure) or type(failure).__name__,
         kind=type(failure).__name__,
     )
 

@@ -6,9 +6,11 @@ environment (no OPENAI_* variables, no .env) and the output captured at the file
 that the script sees real files. No test ever sends a trace.
 """
 
+import functools
 import importlib.util
 import io
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,10 +43,14 @@ class Outcome:
     stderr: str
 
 
+@functools.cache  # one module, whose classes (ServerSilent, FAILURES' rows) every test shares
 def load_script():
     spec = importlib.util.spec_from_file_location("tutorial", SCRIPT)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there to read its annotations
+    pytests_ctrl_c = signal.getsignal(signal.SIGINT)
     spec.loader.exec_module(module)
+    signal.signal(signal.SIGINT, pytests_ctrl_c)  # the script's first lines set its own, for its imports
     return module
 
 

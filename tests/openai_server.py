@@ -1,24 +1,25 @@
-"""A loopback HTTP server that streams like the OpenAI Responses API.
+"""A loopback HTTP server that streams like the OpenAI Responses API, or replays a recorded stream.
 
-The end-to-end tests and the benchmark point the real Agents SDK at it through
-OPENAI_BASE_URL. It speaks HTTP/1.1 with chunked transfer encoding and sends one
-SSE event per chunk, with real pauses between events, so the client sees the
-stream arrive the way it arrives from api.openai.com.
+The end-to-end tests, the demo and the benchmark point the real Agents SDK at it through
+OPENAI_BASE_URL. It speaks HTTP/1.1 with chunked transfer encoding and sends one SSE event
+per chunk, with real pauses between events, so the client sees the stream arrive the way it
+arrives from api.openai.com.
 
-The wire format follows the recordings described in ../shared/openai-wire/README.md:
-`event:`/`data:` framing with no `[DONE]`, the plain-text event order, a
-`sequence_number` on every event, the 2026 field set of the response object
-(including `usage.input_tokens_details.cache_write_tokens`), JSON error bodies
-shaped {"error": {"message", "type", "param", "code"}}, and the real in-stream
-failure: a nested `error` event followed by `response.failed`.
+A generated stream follows the recordings described in ../shared/openai-wire/README.md:
+`event:`/`data:` framing with no `[DONE]`, the plain-text event order, a `sequence_number` on
+every event, the 2026 field set of the response object, JSON error bodies shaped
+{"error": {"message", "type", "param", "code"}}, and the real in-stream failure: a nested
+`error` event followed by `response.failed`. `response.model` is the model the request named,
+exactly as received, unless the scenario says otherwise. A recorded body, such as those in
+../shared/peer-wire/ (no `event:` lines, `data: [DONE]`, a bare `{"error": ...}` data line),
+is replayed byte for byte (see `replay`).
 
 Usage:
 
-    with OpenAIServer() as server:
-        server.scenario = Scenario(deltas=["Hello", " world"], delta_interval=0.01)
+    with OpenAIServer(Scenario(deltas=["Hello", " world"], delta_interval=0.01)) as server:
         env["OPENAI_BASE_URL"] = server.base_url
         ...
-        server.requests[0]["model"]
+        server.requests[0]["model"]  # what the client sent, as it arrived
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ import asyncio
 import json
 import re
 import secrets
+import ssl
 import string
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 DELTA_TYPES = ("response.output_text.delta", "response.refusal.delta")
@@ -38,35 +42,45 @@ DEFAULT_DELTAS = ["Recursion", " is", " when", " a", " function", " calls", " it
 INPUT_TOKENS = 25
 JSON = "application/json; charset=utf-8"
 
-# "eof" ends the body cleanly right after the deltas, with no terminal event.
-Ending = Literal["completed", "in_stream_error", "failed", "incomplete", "eof"]
-
 
 @dataclass
 class Scenario:
     """What the server does with the next request."""
 
-    deltas: list[str] = field(default_factory=lambda: list(DEFAULT_DELTAS))
+    # None sends `"delta": null`; half a surrogate pair ("\ud83d") goes out as its JSON escape.
+    deltas: list[str | None] = field(default_factory=lambda: list(DEFAULT_DELTAS))
     delta_interval: float = 0.0  # seconds between two deltas
     first_byte_delay: float = 0.0  # seconds before the response headers
-    status: int = 200  # anything else sends `error_body` as JSON instead of a stream
-    error_body: dict | None = None
-    raw_error_body: bytes | None = None  # sent verbatim instead of `error_body`: proxy pages, plain text
-    error_content_type: str = JSON  # of the error body
+    first_event_delay: float = 0.0  # seconds between the headers and the first event
+    answer_when: threading.Event | None = None  # hold each request until this is set (a test's cue)
     extra_headers: dict[str, str] = field(default_factory=dict)
-    cut_after: int | None = None  # drop the connection after this many deltas
-    ending: Ending = "completed"
+    # The answer's ending; "eof" ends the body cleanly right after the deltas, with no terminal event.
+    ending: Literal["completed", "in_stream_error", "failed", "incomplete", "eof"] = "completed"
     error: dict | None = None  # the error of an in-stream failure or `response.failed`
-    # Recordings made before 2026-07 lack `cache_write_tokens`, and then the
-    # final `response.completed` does not validate against openai 3.57's types.
+    served_model: str | None = None  # `response.model`; None: the request's model, as received
+    usage: bool = True  # False: `"usage": null` in the final response, as Llama Stack sends it
+    # Recordings made before 2026-07 lack `cache_write_tokens`; their final event does not validate.
     cache_write_tokens: bool = True
-    recorded: list[dict] | None = None  # replay these events (see read_sse) instead of generating them
+    null_content: bool = False  # the message in `response.completed` has `"content": null`
     refusal: str | None = None  # stream this refusal, a few words per delta, instead of `deltas`
-    # These three act after this many deltas (0 with no deltas at all: right after the headers).
+    recorded: list[dict] | None = None  # send these events (see read_sse) instead of generating them
+    # Rewrites the events planned above; an item that is bytes goes out as it is (odd framing, bad JSON).
+    edit: Callable[[list[dict]], list[dict | bytes]] | None = None
+    replay: bytes | None = None  # a recorded body, sent byte for byte instead of all the above
+    # How the body ends after its last event: the final zero-length chunk; the connection closed
+    # without it; reset; or held open, silent, until the client leaves.
+    close: Literal["chunk", "fin", "reset", "hold"] = "chunk"
+    cut_after: int | None = None  # reset the connection after this many deltas
+    # These two act after this many deltas (0 with no deltas at all: right after the headers).
     stall_after: int | None = None  # send nothing more and hold the connection until the client leaves
     keepalive_after: int | None = None  # send only `: keep-alive` comments until the client leaves
     keepalive_interval: float = 0.05  # seconds between two keep-alive comments
-    malformed_after: int | None = None  # send one event with truncated JSON, then end the body
+    status: int = 200  # anything else sends `error_body` instead of a stream
+    error_body: dict | bytes | None = None  # a dict goes as OpenAI's JSON; bytes as they are
+    error_content_type: str = JSON
+    # An error body that never arrives whole: cut short (the connection closed), reset, or sent as
+    # gzip when it is not.
+    error_fault: Literal["cut", "reset", "gzip"] | None = None
 
 
 @dataclass
@@ -74,7 +88,7 @@ class StreamLog:
     """What the server sent for one request, with time.monotonic() stamps."""
 
     delta_write_times: list[float] = field(default_factory=list)
-    finished: bool = False  # the whole planned stream went out
+    finished: bool = False  # every event went out
     client_gone: bool = False  # the client closed the connection before the body ended
 
 
@@ -92,6 +106,27 @@ def error_body(message: str, type_: str, code: str | None, param: str | None = N
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
 
+def replay(path: Path, **options) -> Scenario:
+    """A scenario that replays the recorded body at `path`, with the recorded headers if there are any.
+
+    NAME.headers, beside NAME.sse, holds the status line and headers as received (see ../shared/peer-wire).
+    """
+    headers = {}
+    headers_file = path.with_suffix(".headers")
+    if headers_file.exists():
+        for line in headers_file.read_text(encoding="latin-1").splitlines()[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() not in ("", "date", "transfer-encoding", "content-length"):
+                headers[name.strip().lower()] = value.strip()
+    return Scenario(replay=path.read_bytes(), extra_headers=headers, **options)
+
+
+def read_sse(path) -> list[dict]:
+    """The events of a recorded Responses API stream, such as ../shared/openai-wire/*.sse."""
+    with open(path, encoding="utf-8") as recording:
+        return [json.loads(line[len("data: ") :]) for line in recording if line.startswith("data: {")]
+
+
 def _hex(length: int) -> str:
     return secrets.token_hex(length // 2 + 1)[:length]
 
@@ -102,7 +137,7 @@ def _obfuscation(delta: str) -> str:
     return "".join(secrets.choice(alphabet) for _ in range(max(16 - len(delta), 1)))
 
 
-def _response(request: dict, response_id: str, status: str, **fields) -> dict:
+def _response(request: dict, scenario: Scenario, response_id: str, status: str, **fields) -> dict:
     response = {
         "id": response_id,
         "object": "response",
@@ -116,7 +151,7 @@ def _response(request: dict, response_id: str, status: str, **fields) -> dict:
         "instructions": request.get("instructions"),
         "max_output_tokens": request.get("max_output_tokens"),
         "max_tool_calls": None,
-        "model": f"{request.get('model', 'gpt-4o')}-2024-08-06",
+        "model": scenario.served_model or request.get("model"),
         "moderation": None,
         "output": [],
         "parallel_tool_calls": True,
@@ -153,47 +188,49 @@ def _response(request: dict, response_id: str, status: str, **fields) -> dict:
     return response
 
 
-def _usage(scenario: Scenario, output_tokens: int) -> dict:
-    input_details = {"cached_tokens": 0}
-    if scenario.cache_write_tokens:
-        input_details = {"cache_write_tokens": 0, "cached_tokens": 0}
-    return {
+def _finished(scenario: Scenario, output: list[dict], output_tokens: int) -> dict:
+    """The fields of a response that has ended: its output, and its usage."""
+    input_details = {"cache_write_tokens": 0, "cached_tokens": 0}
+    if not scenario.cache_write_tokens:
+        del input_details["cache_write_tokens"]
+    usage = {
         "input_tokens": INPUT_TOKENS,
         "input_tokens_details": input_details,
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": INPUT_TOKENS + output_tokens,
     }
+    fields = {"completed_at": int(time.time()), "output": output, "service_tier": "default"}
+    return {**fields, "usage": usage if scenario.usage else None}
 
 
 def plan_events(request: dict, scenario: Scenario) -> list[dict]:
     """Every event of one streamed answer, in wire order, without sequence numbers."""
     prefix = _hex(50)
     response_id, item_id = f"resp_{prefix}", f"msg_{prefix[:20]}{_hex(30)}"
-    text = "".join(scenario.deltas)
-    in_progress = _response(request, response_id, "in_progress")
+    in_progress = _response(request, scenario, response_id, "in_progress")
     events: list[dict] = [
         {"type": "response.created", "response": in_progress},
         {"type": "response.in_progress", "response": in_progress},
     ]
     item = {"id": item_id, "type": "message", "status": "in_progress", "content": [], "role": "assistant"}
-    part = {"type": "output_text", "annotations": [], "logprobs": [], "text": ""}
     where = {"content_index": 0, "item_id": item_id, "output_index": 0}
     if scenario.refusal is not None:
-        return events + _refusal_events(request, scenario, response_id, item, where)
-    if scenario.deltas:
+        kind, pieces = "refusal", re.split(r"(?<=\s)(?=\S)", scenario.refusal)  # "I can't": "I ", "can't"
+        part, done_part = {"type": kind, "refusal": ""}, {"type": kind, "refusal": scenario.refusal}
+    else:
+        kind, pieces = "output_text", scenario.deltas
+        text = "".join(delta or "" for delta in pieces)
+        part = {"type": kind, "annotations": [], "logprobs": [], "text": ""}
+        done_part = {**part, "text": text}
+    if pieces:
         events.append({"type": "response.output_item.added", "item": item, "output_index": 0})
         events.append({"type": "response.content_part.added", **where, "part": part})
-    for delta in scenario.deltas:
-        events.append(
-            {
-                "type": "response.output_text.delta",
-                **where,
-                "delta": delta,
-                "logprobs": [],
-                "obfuscation": _obfuscation(delta),
-            }
-        )
+    for piece in pieces:
+        delta = {"type": f"response.{kind}.delta", **where, "delta": piece}
+        if kind == "output_text":
+            delta |= {"logprobs": [], "obfuscation": _obfuscation(piece or "")}
+        events.append(delta)
     if scenario.ending == "eof":
         return events
     if scenario.ending in ("in_stream_error", "failed"):
@@ -202,82 +239,67 @@ def plan_events(request: dict, scenario: Scenario) -> list[dict]:
         error = scenario.error or QUOTA_ERROR
         if scenario.ending == "in_stream_error":
             events.append({"type": "error", "error": error})
-        failed = _response(
-            request, response_id, "failed", error={"code": error["code"], "message": error["message"]}
+        failed = {"code": error["code"], "message": error["message"]}
+        events.append(
+            {
+                "type": "response.failed",
+                "response": _response(request, scenario, response_id, "failed", error=failed),
+            }
         )
-        events.append({"type": "response.failed", "response": failed})
         return events
-    item_status = "incomplete" if scenario.ending == "incomplete" else "completed"
-    done_part = {**part, "text": text}
-    done_item = {**item, "status": item_status, "content": [done_part]}
-    events.append({"type": "response.output_text.done", **where, "logprobs": [], "text": text})
+    status = "incomplete" if scenario.ending == "incomplete" else "completed"
+    done_item = {**item, "status": status, "content": [done_part]}
+    if kind == "output_text":
+        events.append({"type": "response.output_text.done", **where, "logprobs": [], "text": text})
+    else:
+        events.append({"type": "response.refusal.done", **where, "refusal": scenario.refusal})
     events.append({"type": "response.content_part.done", **where, "part": done_part})
     events.append({"type": "response.output_item.done", "item": done_item, "output_index": 0})
-    finished = {
-        "completed_at": int(time.time()),
-        "output": [done_item],
-        "service_tier": "default",
-        "usage": _usage(scenario, len(scenario.deltas)),
-    }
-    if scenario.ending == "incomplete":
-        incomplete = _response(
-            request,
-            response_id,
-            "incomplete",
-            incomplete_details={"reason": "max_output_tokens"},
-            **finished,
-        )
-        events.append({"type": "response.incomplete", "response": incomplete})
-    else:
-        completed = _response(request, response_id, "completed", **finished)
-        events.append({"type": "response.completed", "response": completed})
-    return events
+    output = [{**done_item, "content": None}] if scenario.null_content else [done_item]
+    finished = _finished(scenario, output, len(pieces))
+    if status == "incomplete":
+        finished["incomplete_details"] = {"reason": "max_output_tokens"}
+    response = _response(request, scenario, response_id, status, **finished)
+    return [*events, {"type": f"response.{status}", "response": response}]
 
 
-def _refusal_events(request: dict, scenario: Scenario, response_id: str, item: dict, where: dict) -> list:
-    text = scenario.refusal
-    pieces = re.split(r"(?<=\s)(?=\S)", text)  # "I can't" -> "I ", "can't"
-    done_part = {"type": "refusal", "refusal": text}
-    done_item = {**item, "status": "completed", "content": [done_part]}
-    completed = _response(
-        request,
-        response_id,
-        "completed",
-        completed_at=int(time.time()),
-        output=[done_item],
-        service_tier="default",
-        usage=_usage(scenario, len(pieces)),
-    )
-    return [
-        {"type": "response.output_item.added", "item": item, "output_index": 0},
-        {"type": "response.content_part.added", **where, "part": {"type": "refusal", "refusal": ""}},
-        *({"type": "response.refusal.delta", **where, "delta": piece} for piece in pieces),
-        {"type": "response.refusal.done", **where, "refusal": text},
-        {"type": "response.content_part.done", **where, "part": done_part},
-        {"type": "response.output_item.done", "item": done_item, "output_index": 0},
-        {"type": "response.completed", "response": completed},
-    ]
-
-
-def read_sse(path) -> list[dict]:
-    """The events of a recorded Responses API stream, such as ../shared/openai-wire/*.sse."""
-    with open(path, encoding="utf-8") as recording:
-        return [json.loads(line[len("data: ") :]) for line in recording if line.startswith("data: ")]
-
-
-def encode_event(event: dict, sequence_number: int) -> bytes:
-    """One SSE event exactly as OpenAI frames it: `type` first, compact JSON, blank line."""
-    payload = {"type": event["type"], **event, "sequence_number": sequence_number}
+def encode_event(event: dict | bytes, sequence_number: int) -> bytes:
+    """One SSE event as OpenAI frames it: `type` first, compact JSON, a blank line; bytes as they are."""
+    if isinstance(event, bytes):
+        return event
+    payload = {"type": event.get("type"), **event, "sequence_number": sequence_number}
+    if "type" not in event:
+        del payload["type"]
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"event: {event['type']}\ndata: {data}\n\n".encode()
+    if re.search("[\ud800-\udfff]", data):  # half a surrogate pair, which UTF-8 cannot hold
+        data = json.dumps(payload, separators=(",", ":"))
+    name = f"event: {event['type']}\n" if isinstance(event.get("type"), str) else ""
+    return f"{name}data: {data}\n\n".encode()
+
+
+def _is_delta(block: bytes) -> bool:
+    for line in block.split(b"\n"):
+        if line.startswith(b"data: {"):
+            try:
+                return json.loads(line[len(b"data: ") :]).get("type") in DELTA_TYPES
+            except ValueError:
+                return False
+    return False
 
 
 class OpenAIServer:
     """Serves POST /v1/responses on 127.0.0.1 from a background thread."""
 
-    def __init__(self, scenario: Scenario | None = None) -> None:
+    def __init__(
+        self, scenario: Scenario | None = None, certificate: tuple[Path, Path] | None = None
+    ) -> None:
+        """`certificate`: serve HTTPS with this certificate and key file, as (cert, key)."""
         self.scenario = scenario or Scenario()
-        self.requests: list[dict] = []  # JSON bodies, in arrival order
+        self._tls = None
+        if certificate:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*certificate)
+        self.requests: list[dict] = []  # JSON bodies, in arrival order, as received
         self.request_headers: list[dict[str, str]] = []  # lower-cased names
         self.logs: list[StreamLog] = []  # one per request
         self._loop = asyncio.new_event_loop()
@@ -287,11 +309,11 @@ class OpenAIServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}/v1"
 
     def __enter__(self) -> OpenAIServer:
         self._thread.start()
-        start = asyncio.start_server(self._handle, "127.0.0.1", 0)
+        start = asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self._tls)
         self._server = asyncio.run_coroutine_threadsafe(start, self._loop).result()
         self.port = self._server.sockets[0].getsockname()[1]
         return self
@@ -333,39 +355,51 @@ class OpenAIServer:
         method, path, _ = request_line.decode("latin-1").split(" ", 2)
         if method != "POST" or not path.endswith("/responses"):
             message = f"Invalid URL ({method} {path})"
-            await self._send_body(writer, 404, error_body(message, "invalid_request_error", None))
+            await self._send_error(
+                writer, Scenario(status=404, error_body=error_body(message, "invalid_request_error", None))
+            )
             return True
 
-        request = json.loads(body)
         scenario = self.scenario
-        self.requests.append(request)
+        self.requests.append(json.loads(body))
         self.request_headers.append(headers)
         log = StreamLog()
         self.logs.append(log)
+        while scenario.answer_when and not scenario.answer_when.is_set():
+            await asyncio.sleep(0.01)
         await asyncio.sleep(scenario.first_byte_delay)
         if scenario.status != 200:
-            body = (
-                scenario.raw_error_body if scenario.raw_error_body is not None else scenario.error_body or {}
-            )
-            await self._send_body(
-                writer, scenario.status, body, scenario.extra_headers, scenario.error_content_type
-            )
-            return True
-        return await self._stream(reader, writer, request, scenario, log)
+            return await self._send_error(writer, scenario)
+        return await self._stream(reader, writer, self.requests[-1], scenario, log)
 
-    async def _send_body(
-        self, writer, status: int, body: dict | bytes, extra_headers: dict | None = None, content_type=JSON
-    ) -> None:
+    async def _send_error(self, writer, scenario: Scenario) -> bool:
         # OpenAI indents error bodies with two spaces and sends no trailing newline; bytes go as they are.
+        body = scenario.error_body or {}
         payload = body if isinstance(body, bytes) else json.dumps(body, indent=2).encode()
         headers = {
-            "content-type": content_type,
+            "content-type": scenario.error_content_type,
             "content-length": str(len(payload)),
             "x-request-id": f"req_{_hex(32)}",
-            **(extra_headers or {}),
+            **scenario.extra_headers,
         }
-        writer.write(_head(status, headers) + payload)
+        if scenario.error_fault == "gzip":
+            headers["content-encoding"] = "gzip"
+        elif scenario.error_fault:
+            payload = payload[: len(payload) // 2]
+        writer.write(_head(scenario.status, headers) + payload)
         await writer.drain()
+        if scenario.error_fault == "reset":
+            writer.transport.abort()
+        return scenario.error_fault is None
+
+    def _blocks(self, request: dict, scenario: Scenario) -> list[bytes]:
+        """The body, one SSE event per item."""
+        if scenario.replay is not None:
+            return re.findall(rb"(?s).*?\n\n|.+", scenario.replay)
+        events = scenario.recorded or plan_events(request, scenario)
+        if scenario.edit:
+            events = scenario.edit(events)
+        return [encode_event(event, number) for number, event in enumerate(events)]
 
     async def _stream(self, reader, writer, request: dict, scenario: Scenario, log: StreamLog) -> bool:
         headers = {
@@ -374,45 +408,47 @@ class OpenAIServer:
             "openai-version": "2020-10-01",
             "openai-processing-ms": "205",
             "x-request-id": f"req_{_hex(32)}",
-            **scenario.extra_headers,
         }
-        writer.write(_head(200, headers))
+        if scenario.replay is not None:  # the recorded headers only
+            headers = {"content-type": headers["content-type"], "transfer-encoding": "chunked"}
+        writer.write(_head(200, {**headers, **scenario.extra_headers}))
         deltas_sent = 0
         try:
-            events = scenario.recorded or plan_events(request, scenario)
-            total_deltas = sum(event["type"] in DELTA_TYPES for event in events)
-            for sequence_number, event in enumerate(events):
-                is_delta = event["type"] in DELTA_TYPES
+            await writer.drain()
+            await asyncio.sleep(scenario.first_event_delay)
+            blocks = [(block, _is_delta(block)) for block in self._blocks(request, scenario)]
+            total_deltas = sum(is_delta for _, is_delta in blocks)
+            for block, is_delta in blocks:
                 if is_delta and deltas_sent and scenario.delta_interval:
                     await asyncio.sleep(scenario.delta_interval)
                 if is_delta and deltas_sent == scenario.cut_after:
                     writer.transport.abort()  # mid-body, without the closing zero-length chunk
                     return False
                 if is_delta or deltas_sent == total_deltas:  # before the next delta, or past the last
-                    if deltas_sent == scenario.malformed_after:
-                        bad = {"type": "response.output_text.delta", "delta": "oops"}
-                        truncated = encode_event(bad, sequence_number).replace(b"}\n\n", b"\n\n")
-                        writer.write(_chunk(truncated) + b"0\r\n\r\n")
-                        await writer.drain()
-                        return True
                     if deltas_sent == scenario.stall_after:
                         await _hold(reader, writer, None)
                     if deltas_sent == scenario.keepalive_after:
                         await _hold(reader, writer, scenario.keepalive_interval)
-                writer.write(_chunk(encode_event(event, sequence_number)))
+                writer.write(_chunk(block))
                 if is_delta:
                     log.delta_write_times.append(time.monotonic())
                     deltas_sent += 1
                 await writer.drain()
                 if writer.transport.is_closing():
                     raise ConnectionResetError("client went away")
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
+            log.finished = True
+            if scenario.close == "chunk":
+                writer.write(b"0\r\n\r\n")
+                await writer.drain()
+                return True
+            if scenario.close == "reset":
+                writer.transport.abort()
+            elif scenario.close == "hold":
+                await _hold(reader, writer, None)
+            return False  # "fin": the handler closes the connection
         except ConnectionError:
             log.client_gone = True
             return False
-        log.finished = True
-        return True
 
 
 async def _hold(reader, writer, keepalive: float | None) -> None:

@@ -1,64 +1,60 @@
 """The script against a real server: the real SDK, real HTTP and SSE, nothing stubbed.
 
-Every test points the script at the loopback server from openai_server.py through
-OPENAI_BASE_URL, with a made-up key, and checks what the user sees (stdout, stderr, the
-exit code) and what the server received.
+Every test points the script at the loopback server from openai_server.py through OPENAI_BASE_URL,
+with a made-up key, and checks what the user sees (stdout, stderr, the exit code) and what the
+server received.
 
-Most tests run the script in this process, with conftest's `run_script`: the SDK is
-loaded once for all of them, so each costs hundredths of a second. A run in a process of
-its own loads the SDK again, which takes seconds; there is one only where the process
-itself is what is checked:
+Most tests run the script in this process, with conftest's `run_script`: the SDK is loaded once,
+so each run costs hundredths of a second. The failure table is tested here as data: for each row of
+the script's FAILURES that the wire can produce, `WIRE` holds the servers that produce it.
 
-- Ctrl+C: a real SIGINT, mid-stream and while the SDK is still loading;
-- pipes and files: a reader that leaves (`| head`, a closed pipe), a closed stderr,
-  `> /dev/full`, `>&-`, stdout and stderr in one pipe, PYTHONIOENCODING=ascii;
-- start-up: the .env beside the script, found from another working directory.
+A test starts `python 3runasyncstreaming.py` in a process of its own only where the process is the
+point: Ctrl+C, pipes and files that close or fill or block, a stopped process, the encoding, and the
+.env beside the script. Each such test starts its process itself and waits for it. On Python 3.10,
+`.ci/run` runs this whole file again, so the Ctrl+C tests run there too.
 
-Those processes run `python 3runasyncstreaming.py` with the venv's Python, from another
-folder, with standard input from /dev/null and without PYTHONUNBUFFERED (the script must
-order its own output). They all start at once, in the background, as this module's first
-test begins, and several tests may read what one of them did (see `process_runs`). They
-share compiled bytecode in pytest's cache folder, which PYTHONDONTWRITEBYTECODE would
-otherwise make each of them compile again.
-
-Nothing depends on the machine's speed: a run waits for what it needs to see (a line of
-output, the SDK's imports having begun, the server holding a request), and where the
-server streams on a timer, it streams for far longer than the test needs. The time limits
-are there only to turn a hang into a failure.
+Nothing here depends on the machine's speed. A process test waits for what it needs to see, and its
+time limit (HANG_LIMIT) only turns a hang into a failure.
 """
 
-import asyncio
-import fcntl
-import gc
 import logging
 import os
-import pickle
+import pty
 import re
 import select
+import shutil
 import signal
 import socket
+import string
 import subprocess
 import sys
+import termios
 import threading
 import time
-import traceback
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import OPENAI_VARIABLES, SCRIPT, Outcome
-from openai_server import QUOTA_ERROR, OpenAIServer, Scenario, StreamLog, error_body
+from agents.models import get_default_model
+from conftest import ROOT, SCRIPT, SETTINGS_VARIABLES, Outcome
+from openai_server import (
+    DEFAULT_DELTAS,
+    DELTA_TYPES,
+    QUOTA_ERROR,
+    OpenAIServer,
+    Scenario,
+    error_body,
+    read_sse,
+    replay,
+)
 
 KEY = "sk-e2e-not-a-real-key-7f3a9c"
+PASSWORD, TOKEN = "pw-9d2f0c", "tok-51ce7a"  # in base URLs; never to be printed
 START = "=== Starting Stream ===\n"
-# The server reports 25 input tokens and one output token per delta.
-COMPLETE = r"=== Stream Complete \(first token \d+\.\d\d s, total \d+\.\d s, 25 in / {} out tokens\) ===\n"
-ANSWER = ["Recursion", " is", " a function", " calling itself."]
+ANSWER = "".join(DEFAULT_DELTAS)
+CLOSING = r"=== Stream Complete \((.+)\) ===\n"
 LONG_ANSWER = [f"word{number} " for number in range(400)]
-TIMED_OUT = "timed out: {base_url} sent nothing for 0.5 s (see --timeout)."
-STOPPED_EARLY = "the stream from {base_url} stopped before the answer was complete."
 TRICKY_DELTAS = [
     "Family: 👨",  # the ZWJ sequence 👨‍👩‍👧 is split between its code points
     "\u200d👩\u200d",
@@ -69,27 +65,17 @@ TRICKY_DELTAS = [
     "\n```python\ndef f(n):\n",
     "    return n and f(n - 1)\n```\n",
 ]
-# The openai client retries 429 and 5xx twice; this header spares the tests its 0.5-1 s backoff.
-RETRY_AT_ONCE = {"retry-after-ms": "1"}
+RETRY_AT_ONCE = {"retry-after-ms": "1"}  # spares the openai client's 0.5-1 s backoff before a retry
+BAD_KEY = error_body(f"Incorrect API key provided: {KEY}.", "invalid_request_error", "invalid_api_key")
 SERVER_ERROR = Scenario(
     status=500,
     error_body=error_body("The server had an error while processing your request.", "server_error", None),
     extra_headers=RETRY_AT_ONCE,
 )
-DOTENV_KEY = "sk-from-dotenv-not-real-0d1e"
-HANG_LIMIT = 60  # seconds: a run that hangs fails its test rather than blocking the suite
-# Inherited settings that would change how the script's process writes or starts.
-PYTHON_SETTINGS = ("PYTHONUNBUFFERED", "PYTHONIOENCODING", "PYTHONDONTWRITEBYTECODE")
+RECORDINGS = ROOT.parent / "shared"
+HANG_LIMIT = 300  # seconds: a process that runs longer has hung
 
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
-
-
-def with_base_url(text: str, server) -> str:
-    return text.format(base_url=server.base_url)
-
-
-class Hung(BaseException):
-    """Raised into an in-process run that has gone on for HANG_LIMIT seconds."""
 
 
 def free_port() -> int:
@@ -98,98 +84,277 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(condition, what: str, limit: float = HANG_LIMIT) -> None:
-    """Poll until condition() holds; the limit only turns a hang into a failure."""
-    deadline = time.monotonic() + limit
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {limit} s for {what}"
-        time.sleep(0.005)
-
-
-def read_until(fd: int, marker: bytes) -> bytes:
-    """Read from a pipe until `marker` has arrived; return all that was read."""
-    seen = b""
-    while marker not in seen:
-        ready, _, _ = select.select([fd], [], [], HANG_LIMIT)
-        chunk = os.read(fd, 4096) if ready else b""
-        assert chunk, f"no {marker!r} from the script within {HANG_LIMIT} s, or ever; it wrote {seen!r}"
-        seen += chunk
-    return seen
-
-
-# --- In this process -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def quick_garbage_collection():
-    """Spare gc.collect() the SDK's many long-lived objects while this module's tests run."""
-    gc.collect()
-    gc.freeze()
-    yield
-    gc.unfreeze()
+@contextmanager
+def port_that_never_accepts():
+    """A port whose accept queue is full, as behind a firewall that drops packets: connecting hangs."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # Linux then queues one connection, and drops further SYNs
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)):
+            yield port
 
 
 @pytest.fixture
-def run(run_script, server, monkeypatch, caplog):
-    """Run the script in this process against the loopback server, with KEY.
+def run(run_script, server, caplog):
+    """Run the script in this process against `server`, with KEY; `env` adds or replaces variables.
 
-    Its stderr includes what a process of its own would print there through logging's last
-    resort (asyncio's "Task exception was never retrieved", say); Python's "Exception ignored"
-    fails the test through the warning pytest turns it into (see pytestmark).
+    Its stderr includes what a process of its own would print there through logging's last resort
+    (asyncio's "Task exception was never retrieved", say); Python's "Exception ignored" fails the
+    test through the warning pytest turns it into (see pytestmark).
     """
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
 
-    def hang_up(signal_number, frame):
-        raise Hung(f"the script was still running after {HANG_LIMIT} s")
-
-    def run(*args: str, stdin: str = "") -> Outcome:
-        # As in a new process: no client of an earlier run is left to be closed during this one.
-        gc.collect()
-        caplog.clear()
-        previous = signal.signal(signal.SIGALRM, hang_up)
-        signal.setitimer(signal.ITIMER_REAL, HANG_LIMIT)
-        try:
-            outcome = run_script(*args, stdin=stdin)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-        script_thread = threading.get_ident()  # not the server's
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> Outcome:
+        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url, **(env or {})}
+        outcome = run_script(*args, stdin=stdin, env=env)
         logged = [
             f"{record.getMessage()}\n{record.exc_text or ''}"
             for record in caplog.records
-            if record.levelno >= logging.WARNING and record.thread == script_thread
+            if record.levelno >= logging.WARNING and record.thread == threading.get_ident()
         ]
         return Outcome(outcome.exit_code, outcome.stdout, outcome.stderr + "".join(logged))
 
     return run
 
 
-def assert_failed(outcome, message: str, partial: str = "") -> None:
-    """Exit 1 with one line on stderr; stdout the banner and what had streamed, its line ended."""
-    assert outcome.stderr == f"error: {message}\n"
-    assert outcome.exit_code == 1
-    assert outcome.stdout == START + partial + "\n"
-    assert KEY not in outcome.stdout + outcome.stderr
-    assert "Traceback" not in outcome.stderr
-    assert "Exception ignored" not in outcome.stderr
+def assert_clean(outcome: Outcome, events_logged: bool = False) -> None:
+    """No traceback, no secret, no terminal control code; at most one line on stderr, or --events' lines."""
+    printed = outcome.stdout + outcome.stderr
+    for secret in KEY, PASSWORD, TOKEN, "\x1b", "Traceback", "Exception ignored":
+        assert secret not in printed
+    if events_logged:
+        assert all(re.fullmatch(r"\w+_event \S.*", line) for line in outcome.stderr.splitlines())
+    else:
+        assert outcome.stderr.count("\n") <= 1, outcome.stderr
 
 
-def test_default_run_streams_the_answer_between_the_banners(run, server):
-    server.scenario = Scenario(deltas=ANSWER)
+def assert_complete(outcome: Outcome, answer: str = ANSWER) -> str:
+    """Exit 0, the whole answer, then the closing line; return the closing line's facts."""
+    assert_clean(outcome)
+    assert (outcome.exit_code, outcome.stderr) == (0, "")
+    assert outcome.stdout.startswith(START + answer + "\n")
+    closing = re.fullmatch(CLOSING, outcome.stdout.removeprefix(START + answer + "\n"))
+    assert closing, outcome.stdout
+    return closing[1]
 
+
+# --- The failure table, over the wire ---------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    """A server, and how the script is run against it; env values may name {port} and {free_port}."""
+
+    name: str
+    scenario: Scenario = field(default_factory=Scenario)
+    args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    partial: str = ""  # what stdout shows between the banner and the line's end
+    mentions: str = ""  # a part of the message that the row's template leaves open
+
+
+def with_tool_call(events: list[dict]) -> list[dict]:
+    """The answer, then a call of a tool that the agent does not have."""
+    *events, completed = events
+    call = {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "nope", "arguments": "{}"}
+    response = {**completed["response"], "output": [{**call, "status": "completed"}]}
+    return [*events, {**completed, "response": response}]
+
+
+def replacing_the_last_event(event: dict | bytes):
+    return lambda events: [*events[:-1], event]
+
+
+def inserted_after_five(*inserted: dict | bytes):
+    return lambda events: [*events[:5], *inserted, *events[5:]]
+
+
+NOT_JSON = b'data: {"type":"response.output_text.delta","delta":"oops"\n\n'
+BARE_ERROR = b'data: {"error": {"message": "Model \'x\' not found.", "code": "404"}}\n\n'
+ESCAPES = b"\x1b[31mupstream \x1b]0;pwned\x07exploded\x1b[0m"
+SILENT = 60.0  # seconds, far beyond --timeout 0.5
+PROXY = "http://127.0.0.1:{free_port}"
+
+# For each row of the script's FAILURES, by its `what`, the servers that produce it.
+WIRE = {
+    "the answer streamed to the end, or your code called `result.cancel()`": [
+        Case("plain answer", partial=ANSWER),
+        Case("final event fails strict validation", Scenario(cache_write_tokens=False), partial=ANSWER),
+    ],
+    "`response.completed` arrived, then the connection broke or went quiet": [
+        Case("then reset", Scenario(close="reset"), partial=ANSWER),
+        Case("then closed without the final chunk", Scenario(close="fin"), partial=ANSWER),
+        Case("then left open", Scenario(close="hold"), ("--timeout", "0.5"), partial=ANSWER),
+    ],
+    "a certificate that fails verification (self-signed, or a proxy's)": [
+        Case(
+            "self-signed", env={"OPENAI_BASE_URL": "https://127.0.0.1:{tls_port}/v1"}, mentions="self-signed"
+        ),
+    ],
+    "no connection within 5 s, three times": [
+        Case("full accept queue", env={"OPENAI_BASE_URL": "http://127.0.0.1:{stuck_port}/v1"}),
+    ],
+    "no connection": [
+        Case("refused", env={"OPENAI_BASE_URL": "http://127.0.0.1:{free_port}/v1"}),
+        Case(
+            "dead proxy", env={"HTTP_PROXY": PROXY}, mentions=f"through the proxy {PROXY} (from HTTP_PROXY)"
+        ),
+    ],
+    "HTTP 401 with a user name and password in `OPENAI_BASE_URL`": [
+        Case(
+            "401",
+            Scenario(status=401, error_body=BAD_KEY),
+            env={"OPENAI_BASE_URL": f"http://alice:{PASSWORD}@127.0.0.1:{{port}}/v1"},
+            mentions="user name and password",
+        ),
+    ],
+    "HTTP 401": [
+        Case("401", Scenario(status=401, error_body=BAD_KEY)),
+        Case("401 body cut short", Scenario(status=401, error_body=BAD_KEY, error_fault="cut")),
+        Case("401 body reset", Scenario(status=401, error_body=BAD_KEY, error_fault="reset")),
+        Case("401 body badly gzipped", Scenario(status=401, error_body=BAD_KEY, error_fault="gzip")),
+    ],
+    "HTTP 404, not from OpenAI": [
+        Case(
+            "404 detail", Scenario(status=404, error_body=b'{"detail":"Not Found"}'), mentions="(Not Found)"
+        ),
+    ],
+    "any other HTTP status": [
+        Case(
+            "429 quota",
+            Scenario(status=429, error_body={"error": QUOTA_ERROR}, extra_headers=RETRY_AT_ONCE),
+            mentions=QUOTA_ERROR["message"],
+        ),
+        Case(
+            "403 echoing the key",
+            Scenario(status=403, error_body=error_body(f"The key {KEY} may not use gpt-9.", "x", "x")),
+            mentions="The key [key] may not use gpt-9.",
+        ),
+        Case(
+            "502 text page with terminal escapes",
+            Scenario(
+                status=502, error_body=ESCAPES, error_content_type="text/plain", extra_headers=RETRY_AT_ONCE
+            ),
+            mentions="?[31mupstream ?]0;pwned?exploded?[0m",
+        ),
+        Case(
+            "503 with an error that is only text",
+            Scenario(status=503, error_body=b'{"error": "model not loaded"}', extra_headers=RETRY_AT_ONCE),
+            mentions="HTTP 503: model not loaded",
+        ),
+        Case("500 body badly gzipped", Scenario(**{**vars(SERVER_ERROR), "error_fault": "gzip"})),
+    ],
+    "the server silent for `--timeout` seconds": [
+        Case("no headers", Scenario(first_byte_delay=SILENT), ("--timeout", "0.5")),
+        Case("headers, then nothing", Scenario(first_event_delay=SILENT), ("--timeout", "0.5")),
+        Case("mid-answer", Scenario(stall_after=2), ("--timeout", "0.5"), partial="Recursion is"),
+        Case(
+            "keep-alive comments only",
+            Scenario(keepalive_after=2),
+            ("--timeout", "0.5"),
+            partial="Recursion is",
+        ),
+    ],
+    "a refusal": [
+        Case("refusal", Scenario(refusal="I can't help with that."), partial="\nI can't help with that.")
+    ],
+    "`response.incomplete`": [Case("max_output_tokens", Scenario(ending="incomplete"), partial=ANSWER)],
+    "`response.failed`": [
+        Case("after a delta", Scenario(deltas=["Recursion"], ending="failed"), partial="Recursion")
+    ],
+    "an `error` event, or an error in a stream's data": [
+        Case(
+            "nested error event",
+            Scenario(deltas=[], ending="in_stream_error"),
+            mentions=QUOTA_ERROR["message"],
+        ),
+        Case("bare error data line", Scenario(edit=lambda events: [*events[:2], BARE_ERROR]), mentions="'x'"),
+    ],
+    "the stream breaks off": [
+        Case("reset mid-answer", Scenario(cut_after=2), partial="Recursion is"),
+        Case("eof without a terminal event", Scenario(ending="eof"), partial=ANSWER),
+    ],
+    "an event that is not JSON": [
+        Case("truncated JSON", Scenario(edit=inserted_after_five(NOT_JSON)), partial="Recursion")
+    ],
+    "any other failure of the run": [Case("unknown tool", Scenario(edit=with_tool_call), partial=ANSWER)],
+    "anything else (set `SHOW_TRACEBACK=1` to see where)": [
+        Case("message content null", Scenario(null_content=True), partial=ANSWER),
+        Case(
+            'schema broken: "response": "done"',
+            Scenario(edit=replacing_the_last_event({"type": "response.completed", "response": "done"})),
+            partial=ANSWER,
+        ),
+    ],
+}
+# The rows that need a process of their own; the tests at the end of this file.
+IN_A_PROCESS = {
+    "Ctrl+C, at any moment",
+    "the reader closed the pipe (`| head`)",
+    "output cannot be written",
+}
+
+
+def template_pattern(says: str) -> str:
+    """A row's message template as a regular expression: each {field} stands for some text."""
+    parts = string.Formatter().parse(says)
+    return "".join(re.escape(literal) + (".+" if name is not None else "") for literal, name, _, _ in parts)
+
+
+@pytest.fixture(scope="session")
+def self_signed(tmp_path_factory) -> tuple[Path, Path]:
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl command to make a self-signed certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    command = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    subprocess.run([*command.split(), "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize(
+    ("what", "case"),
+    [pytest.param(what, case, id=case.name) for what, cases in WIRE.items() for case in cases],
+)
+def test_failure_table_over_the_wire(what, case, run, server, script, monkeypatch, request):
+    row = next((row for row in script.FAILURES if row.what == what), None)
+    assert row, f"no row of FAILURES is {what!r}"
+    server.scenario = case.scenario
+    with ExitStack() as stack:
+        ports = {"port": server.port, "free_port": free_port(), "stuck_port": "", "tls_port": ""}
+        if "{stuck_port}" in str(case.env):
+            ports["stuck_port"] = stack.enter_context(port_that_never_accepts())
+            monkeypatch.setattr(script, "CONNECT_TIMEOUT", 0.5)  # not 5 s, for each of three attempts
+        if "{tls_port}" in str(case.env):
+            tls = OpenAIServer(certificate=request.getfixturevalue("self_signed"))
+            ports["tls_port"] = stack.enter_context(tls).port
+        outcome = run(*case.args, env={name: value.format(**ports) for name, value in case.env.items()})
+
+    assert outcome.exit_code == row.exit_code
+    assert_clean(outcome)
+    assert outcome.stdout.startswith(START + case.partial + "\n")
+    rest = outcome.stdout.removeprefix(START + case.partial + "\n")
+    assert re.fullmatch(CLOSING, rest) if row.exit_code == 0 else rest == ""
+    if row.says:
+        assert re.fullmatch(f"error: {template_pattern(row.says)}\n", outcome.stderr), outcome.stderr
+    else:
+        assert outcome.stderr == ""
+    assert case.mentions.format(**ports) in outcome.stderr
+
+
+def test_every_row_of_the_failure_table_is_tested(script):
+    assert {row.what for row in script.FAILURES} == WIRE.keys() | IN_A_PROCESS
+
+
+# --- What reaches the server, and what the closing line says ------------------------------------------
+
+
+def test_default_run_sends_the_tutorials_request_with_the_sdks_default_model(run, server):
     outcome = run()
 
-    assert (outcome.exit_code, outcome.stderr) == (0, "")
-    answer = re.escape(START + "Recursion is a function calling itself.\n")
-    assert re.fullmatch(answer + COMPLETE.format(4), outcome.stdout)
-
-
-def test_default_run_sends_the_tutorials_request(run, server):
-    run()
-
+    assert_complete(outcome)
     [request] = server.requests
-    assert request["model"] == "gpt-4o"
+    assert request["model"] == get_default_model() != "gpt-4o"
     assert request["instructions"] == "You are a helpful assistant that explains things clearly."
     assert request["input"] == [
         {"role": "user", "content": "Explain recursion in programming in simple terms."}
@@ -198,45 +363,53 @@ def test_default_run_sends_the_tutorials_request(run, server):
     assert server.request_headers[0]["authorization"] == f"Bearer {KEY}"
 
 
-def test_prompt_and_model_flag_reach_the_request(run, server):
-    outcome = run("What is a closure?", "--model", "gpt-4o-mini")
+@pytest.mark.parametrize(
+    "model",
+    [
+        "Qwen/Qwen2.5-1.5B-Instruct",  # vLLM: Hugging Face repository IDs
+        "qwen/qwen3-4b",  # LM Studio
+        "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF",  # Ollama
+        "openai/gpt-oss-20b",  # LM Studio and vLLM
+        "openai/openai/mock-chat",  # Llama Stack's <provider>/<model>, for a model named openai/mock-chat
+    ],
+)
+@pytest.mark.parametrize("given_by", ["--model", "OPENAI_DEFAULT_MODEL"])
+def test_model_name_reaches_the_server_as_given(run, server, model, given_by):
+    outcome = run("--model", model) if given_by == "--model" else run(env={"OPENAI_DEFAULT_MODEL": model})
 
-    assert outcome.exit_code == 0
-    [request] = server.requests
-    assert request["model"] == "gpt-4o-mini"
-    assert request["input"] == [{"role": "user", "content": "What is a closure?"}]
+    assert assert_complete(outcome).startswith(f"{model}, ")
+    assert server.requests[0]["model"] == model
 
 
 def test_prompt_piped_into_standard_input_reaches_the_request(run, server):
-    outcome = run(stdin="What is a closure?\n")
+    assert_complete(run(stdin="What is a closure?\n"))
 
-    assert outcome.exit_code == 0
-    [message] = server.requests[0]["input"]
-    assert message["role"] == "user"
-    assert message["content"].rstrip("\n") == "What is a closure?"
+    assert server.requests[0]["input"] == [{"role": "user", "content": "What is a closure?"}]
 
 
-def test_closing_line_counts_the_wait_for_the_first_token(run, server):
-    server.scenario = Scenario(deltas=["Slow", " start"], first_byte_delay=0.3)
+def test_closing_line_names_the_model_the_server_used_and_counts_from_the_start(run, server):
+    server.scenario = Scenario(served_model="gpt-4o-2024-08-06", first_byte_delay=0.3)
 
-    outcome = run()
+    facts = assert_complete(run("--model", "gpt-4o"))
 
-    assert outcome.exit_code == 0
-    first_token = float(re.search(r"first token (\d+\.\d\d) s", outcome.stdout)[1])
-    total = float(re.search(r"total (\d+\.\d) s", outcome.stdout)[1])
-    assert first_token >= 0.3  # counted from the start, not from the response's headers
-    assert total >= 0.3
+    assert re.fullmatch(r"gpt-4o-2024-08-06, first token (\S+) s, total \S+ s, 25 in / 8 out tokens", facts)
+    assert float(re.search(r"first token (\S+) s", facts)[1]) >= 0.3  # from the start, not the headers
 
 
-def test_multibyte_text_split_across_deltas_comes_out_exact(run, server):
-    server.scenario = Scenario(deltas=TRICKY_DELTAS)
+def test_usage_the_server_did_not_report_is_not_shown_as_zero(run, server):
+    server.scenario = Scenario(usage=False)
 
-    outcome = run()
+    facts = assert_complete(run())
 
-    assert outcome.exit_code == 0
-    answer = START + "".join(TRICKY_DELTAS) + "\n"
-    assert outcome.stdout.encode()[: len(answer.encode())] == answer.encode()
-    assert re.fullmatch(COMPLETE.format(len(TRICKY_DELTAS)), outcome.stdout.removeprefix(answer))
+    assert facts.endswith("tokens not reported")
+    assert "0 in" not in facts
+
+
+def test_headers_count_as_the_server_speaking(run, server):
+    # Each wait is shorter than --timeout, both together longer: silence restarts when the headers arrive.
+    server.scenario = Scenario(first_byte_delay=0.6, first_event_delay=0.6)
+
+    assert_complete(run("--timeout", "1"))
 
 
 def test_events_flag_logs_the_real_event_sequence(run, server):
@@ -261,573 +434,346 @@ def test_events_flag_logs_the_real_event_sequence(run, server):
     ]
 
 
-def test_final_event_that_does_not_validate_still_completes(run, server):
-    server.scenario = Scenario(deltas=["Old", " schema"], cache_write_tokens=False)
-
-    outcome = run()
-
-    assert (outcome.exit_code, outcome.stderr) == (0, "")
-    assert re.fullmatch(re.escape(START + "Old schema\n") + COMPLETE.format(2), outcome.stdout)
+# --- What a server may send -----------------------------------------------------------------------------
 
 
-# Each row of the README's failure table that the wire can produce: the scenario, the text
-# that streamed before the failure, and the line on stderr.
-FAILURES = {
-    "401 invalid key": (
-        Scenario(
-            status=401,
-            error_body=error_body(
-                f"Incorrect API key provided: {KEY}.", "invalid_request_error", "invalid_api_key"
-            ),
-        ),
-        "",
-        "the API key was rejected (HTTP 401). Check OPENAI_API_KEY.",
+def test_multibyte_text_split_across_deltas_comes_out_exact(run, server):
+    server.scenario = Scenario(deltas=TRICKY_DELTAS)
+
+    assert_complete(run(), "".join(TRICKY_DELTAS))
+
+
+def test_null_delta_prints_nothing(run, server):
+    server.scenario = Scenario(deltas=["Recursion", None, " is", None])
+
+    assert_complete(run(), "Recursion is")
+
+
+def test_half_a_surrogate_pair_is_replaced_and_the_rest_of_the_answer_follows(run, server):
+    server.scenario = Scenario(deltas=["Smile ", "\ud83d", " and the rest."])  # sent as the JSON escape
+
+    assert_complete(run(), "Smile \ufffd and the rest.")
+
+
+ODD_EVENTS = {
+    "type null": {"type": None, "note": "é"},
+    "type missing": {"note": "naïve ☃"},
+    "type only in the event line": b'event: response.output_text.delta\ndata: {"delta":"zz"}\n\n',
+    "unknown type, non-ASCII": {"type": "response.ünknown", "delta": "☃"},
+}
+
+
+@pytest.mark.parametrize("event", ODD_EVENTS.values(), ids=ODD_EVENTS.keys())
+@pytest.mark.parametrize("events_flag", [(), ("--events",)], ids=["", "--events"])
+def test_odd_event_is_passed_over(run, server, event, events_flag):
+    server.scenario = Scenario(edit=inserted_after_five(event))
+
+    outcome = run(*events_flag)
+
+    assert_clean(outcome, events_logged=bool(events_flag))
+    assert outcome.exit_code == 0
+    assert re.fullmatch(re.escape(START + ANSWER + "\n") + CLOSING, outcome.stdout)
+
+
+# Each recording's name, its exit code, and its line on stderr or its closing line's model and usage.
+PEER_WIRE = {
+    "litellm-1.108.7_text": (0, "mock-chat, .* 8 in / 26 out tokens"),
+    "llamastack-0.7.3_text": (0, "openai/mock-chat, .* 12 in / 17 out tokens"),
+    "llamastack-0.7.3_nofinish": (0, "openai/mock-nofinish, .* tokens not reported"),  # cut, yet "completed"
+    "llamastack-0.7.3_length": (1, "error: the answer was cut off (length)."),
+    "llamastack-0.7.3_429": (1, "error: the response failed: Rate limit reached (mock)"),
+    "llamastack-0.7.3_midstream": (
+        1,
+        "error: the response failed: An unexpected error occurred while generating the response.",
     ),
-    "429 quota": (
-        Scenario(
-            status=429,
-            error_body=error_body(QUOTA_ERROR["message"], "insufficient_quota", "insufficient_quota"),
-            extra_headers=RETRY_AT_ONCE,
-        ),
-        "",
-        f"the server answered HTTP 429: {QUOTA_ERROR['message']}",
+    "llamastack-0.7.3_upstream_down": (
+        1,
+        "error: the response failed: An unexpected error occurred while generating the response.",
     ),
-    "429 rate limit": (
-        Scenario(
-            status=429,
-            error_body=error_body("Rate limit reached for gpt-4o.", "requests", "rate_limit_exceeded"),
-            extra_headers=RETRY_AT_ONCE,
-        ),
-        "",
-        "the server answered HTTP 429: Rate limit reached for gpt-4o.",
+    "llamastack-0.7.3_nosuchmodel": (
+        1,
+        "error: the server sent an error: "
+        "Model 'nosuchmodel' not found. Use 'client.models.list()' to list available Models.",
     ),
-    "400 model not found": (
-        Scenario(
-            status=400,
-            error_body=error_body(
-                "The requested model 'gpt-9' does not exist.",
-                "invalid_request_error",
-                "model_not_found",
-                "model",
-            ),
-        ),
-        "",
-        "the server answered HTTP 400: The requested model 'gpt-9' does not exist.",
-    ),
-    "stream breaks off": (
-        Scenario(deltas=["Recursion", " is", " when"], cut_after=2),
-        "Recursion is",
-        STOPPED_EARLY,
-    ),
-    "stream ends without a terminal event": (
-        Scenario(deltas=["Recursion", " is"], ending="eof"),
-        "Recursion is",
-        STOPPED_EARLY,
-    ),
-    "in-stream error": (
-        Scenario(deltas=[], ending="in_stream_error"),
-        "",
-        f"the server sent an error: {QUOTA_ERROR['message']}",
-    ),
-    "response.failed": (
-        Scenario(deltas=["Recursion"], ending="failed"),
-        "Recursion",
-        f"the response failed: {QUOTA_ERROR['message']}",
-    ),
-    "response.incomplete": (
-        Scenario(deltas=["Recursion", " is"], ending="incomplete"),
-        "Recursion is",
-        "the answer was cut off (max_output_tokens).",
+    "resp_gpt-5.1_text_newrelic": (0, "gpt-5.1-2025-11-13, .* 33 in / 11 out tokens"),
+    "resp_gpt-4.1_text_short": (0, "gpt-4.1-2025-04-14, .* tokens"),
+    "resp_gpt-4.1_text_long": (0, "gpt-4.1-2025-04-14, .* tokens"),
+    "resp_gpt-4o_text_background": (0, "gpt-4o-2024-08-06, .* tokens"),
+    "resp_gpt-5_stream_error_insufficient_quota": (
+        1,
+        f"error: the server sent an error: {QUOTA_ERROR['message']}",
     ),
 }
 
 
-@pytest.mark.parametrize(("scenario", "partial", "message"), FAILURES.values(), ids=FAILURES.keys())
-def test_failure_exits_1_with_its_line_after_the_partial_answer(run, server, scenario, partial, message):
-    server.scenario = scenario
+@pytest.mark.parametrize(("name", "expected"), PEER_WIRE.items(), ids=PEER_WIRE.keys())
+def test_recorded_stream_replayed(run, server, name, expected):
+    folder = RECORDINGS / ("openai-wire" if name.startswith("resp_") else "peer-wire")
+    path = folder / f"{name}.sse"
+    if not path.exists():
+        pytest.skip(f"the recordings are not beside this checkout ({path})")
+    server.scenario = replay(path)
+    exit_code, says = expected
+    answer = "".join(event.get("delta", "") for event in read_sse(path) if event.get("type") in DELTA_TYPES)
 
     outcome = run()
 
-    assert_failed(outcome, with_base_url(message, server), partial)
-
-
-def test_connection_refused_names_the_base_url(run, monkeypatch):
-    base_url = f"http://127.0.0.1:{free_port()}/v1"
-    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-
-    outcome = run()
-
-    assert_failed(outcome, f"could not connect to {base_url}.")
-
-
-def test_server_that_never_answers_times_out_once_not_once_per_retry(run, server):
-    server.scenario = Scenario(first_byte_delay=30)
-
-    outcome = run("--timeout", "0.5")
-
-    assert_failed(outcome, with_base_url(TIMED_OUT, server))
-    assert len(server.requests) == 1
-
-
-def test_server_gone_quiet_mid_answer_times_out_keeping_the_partial_answer(run, server):
-    server.scenario = Scenario(deltas=ANSWER, stall_after=2)
-
-    outcome = run("--timeout", "0.5")
-
-    assert_failed(outcome, with_base_url(TIMED_OUT, server), "Recursion is")
-
-
-def test_keep_alive_comments_do_not_count_as_the_server_speaking(run, server):
-    server.scenario = Scenario(deltas=ANSWER, keepalive_after=2)
-
-    outcome = run("--timeout", "0.5")
-
-    assert_failed(outcome, with_base_url(TIMED_OUT, server), "Recursion is")
-
-
-def test_event_that_is_not_json_is_reported_naming_the_base_url(run, server):
-    server.scenario = Scenario(deltas=ANSWER, malformed_after=1)
-
-    outcome = run()
-
-    assert_failed(outcome, f"{server.base_url} sent a stream event that is not valid JSON.", "Recursion")
-
-
-PROXY_PAGE = b"502 Bad Gateway\n\nThe upstream server did not answer.\nnginx/1.27.0\n"
-
-
-def test_plain_text_error_page_is_shown_on_one_line(run, server):
-    server.scenario = Scenario(
-        status=502,
-        raw_error_body=PROXY_PAGE,
-        error_content_type="text/plain",
-        extra_headers=RETRY_AT_ONCE,
-    )
-
-    outcome = run()
-
-    assert_failed(
-        outcome,
-        "the server answered HTTP 502: 502 Bad Gateway The upstream server did not answer. nginx/1.27.0",
-    )
-
-
-def test_terminal_control_codes_in_an_error_body_never_reach_stderr(run, server):
-    server.scenario = Scenario(
-        status=500,
-        raw_error_body=b"\x1b[31mupstream \x1b]0;pwned\x07exploded\x1b[0m",
-        error_content_type="text/plain",
-        extra_headers=RETRY_AT_ONCE,
-    )
-
-    outcome = run()
-
-    assert_failed(outcome, "the server answered HTTP 500: ?[31mupstream ?]0;pwned?exploded?[0m")
-    assert "\x1b" not in outcome.stderr
-
-
-def test_error_body_whose_error_is_only_text_is_shown(run, server):
-    server.scenario = Scenario(
-        status=503, raw_error_body=b'{"error": "model not loaded"}', extra_headers=RETRY_AT_ONCE
-    )
-
-    outcome = run()
-
-    assert_failed(outcome, "the server answered HTTP 503: model not loaded")
-
-
-def test_404_from_a_server_other_than_openai_asks_whether_it_serves_the_responses_api(run, server):
-    server.scenario = Scenario(status=404, raw_error_body=b'{"detail":"Not Found"}')
-
-    outcome = run()
-
-    assert_failed(
-        outcome, f"{server.base_url} answered HTTP 404 (Not Found); does it serve the Responses API?"
-    )
-
-
-def test_key_echoed_in_a_server_message_is_shown_as_a_placeholder(run, server):
-    message = f"Project proj_abc does not allow the key {KEY} to use gpt-4o."
-    server.scenario = Scenario(
-        status=403, error_body=error_body(message, "invalid_request_error", "model_not_allowed")
-    )
-
-    outcome = run()
-
-    assert_failed(
-        outcome, "the server answered HTTP 403: Project proj_abc does not allow the key [key] to use gpt-4o."
-    )
-
-
-def test_refusal_goes_to_stdout_followed_by_a_notice(run, server):
-    server.scenario = Scenario(refusal="I can't help with that.")
-
-    outcome = run()
-
-    assert outcome.exit_code == 1
-    assert outcome.stdout == START + "\nI can't help with that.\n"
-    assert outcome.stderr == "error: the model refused to answer; its reply is above.\n"
-    assert KEY not in outcome.stdout + outcome.stderr
-
-
-# --- In a process of its own ---------------------------------------------------------------------
-#
-# Each function below starts the script once, against a loopback server of its own, does to
-# the process what its tests are about, and returns a ProcessRun that the tests then read.
-# When this module's tests begin, the `process_runs` fixture starts every run the session's
-# tests need, all at once and in the background: the processes load the SDK side by side,
-# while the in-process tests go on. With xdist, one worker starts them; the others read the
-# same runs from a file.
-
-
-@dataclass
-class ProcessRun:
-    """What one `python 3runasyncstreaming.py` did, and what its server saw."""
-
-    exit_code: int
-    stdout: bytes  # everything the process wrote there, or what the reader read of it
-    stderr: bytes  # b"" too where the run closed or merged the process's stderr
-    base_url: str
-    requests: list[dict]
-    request_headers: list[dict]
-    logs: list[StreamLog]
-
-
-class Launch:
-    """A copy of the script in a folder of its own, its server, and how to start it elsewhere."""
-
-    def __init__(self, folder: Path, server: OpenAIServer, bytecode_cache: Path, environment: dict):
-        self.server = server
-        self.processes: list[subprocess.Popen] = []
-        self.script = folder / "tutorial" / SCRIPT.name
-        self.working_dir = folder / "elsewhere"
-        self.script.parent.mkdir(parents=True)
-        self.working_dir.mkdir()
-        self.script.write_bytes(SCRIPT.read_bytes())
-        inherited = {
-            name: value
-            for name, value in environment.items()
-            if name not in OPENAI_VARIABLES and name not in PYTHON_SETTINGS
-        }
-        # KEY and the server; no other OPENAI_* setting; compiled bytecode shared by all the runs.
-        self.environment = {
-            **inherited,
-            "OPENAI_API_KEY": KEY,
-            "OPENAI_BASE_URL": server.base_url,
-            "PYTHONPYCACHEPREFIX": str(bytecode_cache),
-        }
-
-    def start(self, *args: str, env: dict | None = None, **options) -> subprocess.Popen:
-        """Start `python 3runasyncstreaming.py ARGS` from another folder; Popen's options as given."""
-        process = subprocess.Popen(
-            [sys.executable, str(self.script), *args],
-            cwd=self.working_dir,
-            env=self.environment if env is None else env,
-            stdin=subprocess.DEVNULL,
-            **options,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop(self) -> None:
-        """End what a run that broke left running."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-    def shell(self, command_line: str, **variables: str) -> ProcessRun:
-        """Run a bash command line in which "$@" is `python 3runasyncstreaming.py`."""
-        shell = subprocess.run(
-            ["bash", "-c", command_line, "bash", sys.executable, str(self.script)],
-            cwd=self.working_dir,
-            env={**self.environment, **variables},
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=HANG_LIMIT,
-        )
-        return self.record(shell.returncode, shell.stdout, shell.stderr)
-
-    @contextmanager
-    def requests_held(self):
-        """The server leaves each request unanswered until the run calls release()."""
-        released = threading.Event()
-        serve_one = self.server._serve_one
-
-        async def held(reader, writer):
-            await asyncio.to_thread(released.wait)
-            return await serve_one(reader, writer)
-
-        self.server._serve_one = held
-        try:
-            yield released.set
-        finally:
-            released.set()
-
-    def record(self, exit_code: int, stdout: bytes, stderr: bytes) -> ProcessRun:
-        server = self.server
-        return ProcessRun(
-            exit_code, stdout, stderr, server.base_url, server.requests, server.request_headers, server.logs
-        )
-
-
-def ctrl_c_mid_stream(launch: Launch) -> ProcessRun:
-    launch.server.scenario = Scenario(deltas=LONG_ANSWER, delta_interval=0.05)  # 20 s of answer
-    process = launch.start(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    seen = read_until(process.stdout.fileno(), b"word9 ")  # ten words are on the screen
-    process.send_signal(signal.SIGINT)
-    rest, stderr = process.communicate(timeout=HANG_LIMIT)
-    log = launch.server.logs[0]
-    wait_for(lambda: log.client_gone or log.finished, "the server to see the client leave")
-    return launch.record(process.returncode, seen + rest, stderr)
-
-
-def ctrl_c_while_the_sdk_loads(launch: Launch) -> ProcessRun:
-    process = launch.start(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # The first of the SDK's compiled extensions: its imports have begun, after the script's first lines.
-    maps = Path(f"/proc/{process.pid}/maps")
-    wait_for(lambda: "pydantic_core" in maps.read_text(), "the SDK's imports to begin")
-    process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=HANG_LIMIT)
-    return launch.record(process.returncode, stdout, stderr)
-
-
-def head_after_some_deltas(launch: Launch) -> ProcessRun:
-    launch.server.scenario = Scenario(deltas=LONG_ANSWER, delta_interval=0.05)  # 20 s of answer
-    return launch.shell('"$@" | head -c 100; exit ${PIPESTATUS[0]}')
-
-
-def reader_gone_before_the_first_delta(launch: Launch, scenario: Scenario) -> ProcessRun:
-    """The script's stdout is a pipe that its reader closes after the banner."""
-    launch.server.scenario = scenario
-    read_end, write_end = os.pipe()
-    with launch.requests_held() as release:
-        process = launch.start(stdout=write_end, stderr=subprocess.PIPE)
-        os.close(write_end)
-        banner = read_until(read_end, b"\n")
-        os.close(read_end)
-        release()  # the request is answered only now
-        _, stderr = process.communicate(timeout=HANG_LIMIT)
-    return launch.record(process.returncode, banner, stderr)
-
-
-def reader_gone_then_the_run_fails(launch: Launch) -> ProcessRun:
-    return reader_gone_before_the_first_delta(launch, SERVER_ERROR)
-
-
-def reader_gone_then_the_run_succeeds(launch: Launch) -> ProcessRun:
-    return reader_gone_before_the_first_delta(launch, Scenario(deltas=ANSWER))
-
-
-def stderr_closed_then_the_run_fails(launch: Launch) -> ProcessRun:
-    launch.server.scenario = SERVER_ERROR
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    process = launch.start(stdout=subprocess.PIPE, stderr=write_end)
-    os.close(write_end)
-    stdout, _ = process.communicate(timeout=HANG_LIMIT)
-    return launch.record(process.returncode, stdout, b"")
-
-
-def stdout_to_a_full_disk(launch: Launch) -> ProcessRun:
-    return launch.shell('"$@" > /dev/full')
-
-
-def stdout_closed(launch: Launch) -> ProcessRun:
-    return launch.shell('"$@" >&-')
-
-
-def stdout_and_stderr_in_one_pipe(launch: Launch) -> ProcessRun:
-    launch.server.scenario = Scenario(deltas=ANSWER, cut_after=2)
-    process = launch.start(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output, _ = process.communicate(timeout=HANG_LIMIT)
-    return launch.record(process.returncode, output, b"")
-
-
-def configured_by_env_file_writing_ascii(launch: Launch) -> ProcessRun:
-    """Key and server only in the .env beside the script, run from elsewhere, PYTHONIOENCODING=ascii."""
-    launch.server.scenario = Scenario(deltas=TRICKY_DELTAS)
-    env_file = f"OPENAI_API_KEY={DOTENV_KEY}\nOPENAI_BASE_URL={launch.server.base_url}\n"
-    (launch.script.parent / ".env").write_text(env_file)
-    env = {name: value for name, value in launch.environment.items() if name not in OPENAI_VARIABLES}
-    process = launch.start(
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**env, "PYTHONIOENCODING": "ascii"}
-    )
-    stdout, stderr = process.communicate(timeout=HANG_LIMIT)
-    return launch.record(process.returncode, stdout, stderr)
-
-
-def in_a_process(run):
-    """Mark a test as reading `run`'s ProcessRun, through the `process` fixture."""
-
-    def mark(test):
-        test.process_run = run
-        return test
-
-    return mark
-
-
-class ProcessRuns:
-    """The session's process runs, by name: one worker runs them all in the background.
-
-    A run that broke gives its traceback instead of a ProcessRun.
-    """
-
-    def __init__(self, runs: set, shared: Path, bytecode_cache: Path):
-        self._saved = shared / "process-runs.pickle"
-        self._lock = open(shared / "process-runs.lock", "w")  # noqa: SIM115 (held across calls)
-        self._results: dict[str, ProcessRun | str] | None = None
-        self._thread = None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return  # another worker is running them
-        if self._saved.exists() or not runs:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-            return
-        self._environment = dict(os.environ)  # as it is between tests; in-process runs change it
-        self._thread = threading.Thread(target=self._run_all, args=(runs, shared, bytecode_cache))
-        self._thread.start()
-
-    def _run_all(self, runs: set, shared: Path, bytecode_cache: Path) -> None:
-        def run_one(run) -> ProcessRun | str:
-            try:
-                with OpenAIServer() as server:
-                    launch = Launch(
-                        shared / "process-runs" / run.__name__, server, bytecode_cache, self._environment
-                    )
-                    try:
-                        return run(launch)
-                    finally:
-                        launch.stop()
-            except Exception:
-                return traceback.format_exc()
-
-        # One process compiles the SDK into the shared bytecode cache first, so that the runs, started
-        # together, load it ready-made instead of each compiling it again (on the first run in a clone).
-        environment = {
-            name: value for name, value in self._environment.items() if name not in PYTHON_SETTINGS
-        }
-        warm_up = [sys.executable, "-c", "import agents, dotenv"]
-        subprocess.run(warm_up, env={**environment, "PYTHONPYCACHEPREFIX": str(bytecode_cache)}, check=False)
-        try:
-            with ThreadPoolExecutor(len(runs)) as pool:
-                names = [run.__name__ for run in runs]
-                self._saved.write_bytes(pickle.dumps(dict(zip(names, pool.map(run_one, runs), strict=True))))
-        finally:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-
-    def __getitem__(self, name: str) -> ProcessRun | str:
-        if self._results is None:
-            self.wait()
-            self._results = pickle.loads(self._saved.read_bytes())
-        return self._results[name]
-
-    def wait(self) -> None:
-        if self._thread:
-            self._thread.join()
-        fcntl.flock(self._lock, fcntl.LOCK_EX)  # free once whichever worker runs them is done
-        fcntl.flock(self._lock, fcntl.LOCK_UN)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def process_runs(request, tmp_path_factory):
-    """Start every process run the session's tests need, as soon as this module's tests begin."""
-    tests = {getattr(item, "function", None) for item in request.session.items}
-    needed = {test.process_run for test in tests if hasattr(test, "process_run")}
-    # With xdist, the parent of a worker's folder is the session's, shared by all its workers.
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
-    bytecode_cache = Path(os.environ["PYTHONPYCACHEPREFIX"])  # the workers' own; see conftest.py
-    runs = ProcessRuns(needed, shared, bytecode_cache)
-    yield runs
-    runs.wait()  # no process outlives the session
+    assert_clean(outcome)
+    assert outcome.exit_code == exit_code
+    assert outcome.stdout.startswith(START + answer + "\n")
+    if exit_code == 0:
+        assert re.fullmatch(says, assert_complete(outcome, answer))
+    else:
+        assert outcome.stdout == START + answer + "\n"
+        assert outcome.stderr == says + "\n"
+
+
+# --- In a process of its own ------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def process(request, process_runs) -> ProcessRun:
-    """The ProcessRun that the test is marked `in_a_process` with."""
-    result = process_runs[request.function.process_run.__name__]
-    if isinstance(result, str):
-        pytest.fail(f"the process run broke:\n{result}", pytrace=False)
-    return result
+def start(tmp_path, server):
+    """Start `python 3runasyncstreaming.py ARGS` against `server`, in a process of its own.
+
+    It runs a copy of the script in a folder of its own (so that .env there is its .env), from another
+    working directory, with KEY, standard input from /dev/null, and none of the settings or of
+    PYTHONUNBUFFERED and PYTHONIOENCODING inherited; `env` adds variables (None removes one). With
+    `shell`, a bash command line runs, in which "$@" is the command.
+    """
+    script = tmp_path / "tutorial" / SCRIPT.name
+    script.parent.mkdir()
+    shutil.copy(SCRIPT, script)
+    (tmp_path / "elsewhere").mkdir()
+    removed = {*SETTINGS_VARIABLES, "PYTHONUNBUFFERED", "PYTHONIOENCODING"}
+    inherited = {name: value for name, value in os.environ.items() if name not in removed}
+    processes = []
+
+    def start(*args: str, env: dict | None = None, shell: str = "", **popen) -> subprocess.Popen:
+        variables = {**inherited, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url, **(env or {})}
+        command = [sys.executable, str(script), *args]
+        process = subprocess.Popen(
+            ["bash", "-c", shell, "bash", *command] if shell else command,
+            cwd=tmp_path / "elsewhere",
+            env={name: value for name, value in variables.items() if value is not None},
+            stdin=subprocess.DEVNULL,
+            **popen,
+        )
+        processes.append(process)
+        return process
+
+    start.script = script
+    yield start
+    for process in processes:  # what a failed test left running
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
-@in_a_process(ctrl_c_mid_stream)
-def test_ctrl_c_mid_stream_exits_130_quietly_keeping_the_partial_answer(process):
-    assert (process.exit_code, process.stderr) == (130, b"")
-    printed = process.stdout.decode().removeprefix(START)
+def read_until(fd: int, marker: bytes) -> bytes:
+    """Read from a pipe until `marker` has arrived, or the end; return all that was read."""
+    seen = b""
+    while marker not in seen:
+        ready, _, _ = select.select([fd], [], [], HANG_LIMIT)
+        assert ready, f"no {marker!r} within {HANG_LIMIT} s; read {seen[-200:]!r}"
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # a pseudo-terminal's end, on Linux
+            chunk = b""
+        if not chunk:
+            break
+        seen += chunk
+    return seen
+
+
+def wait_for(condition, what: str) -> None:
+    deadline = time.monotonic() + HANG_LIMIT
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {HANG_LIMIT} s for {what}"
+        time.sleep(0.01)
+
+
+def test_ctrl_c_mid_stream_exits_130_quietly_keeping_the_partial_answer(start, server):
+    server.scenario = Scenario(deltas=LONG_ANSWER, delta_interval=0.05)  # 20 s of answer
+    process = start(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = read_until(process.stdout.fileno(), b"word9 ")  # ten words are on the screen
+
+    process.send_signal(signal.SIGINT)
+    rest, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert (process.returncode, stderr) == (130, b"")
+    printed = (seen + rest).decode().removeprefix(START)
     assert printed.endswith("\n")  # the answer's line is ended
     assert "".join(LONG_ANSWER).startswith(printed.removesuffix("\n"))
-    assert "word9 " in printed
+    wait_for(lambda: server.logs[0].client_gone, "the server to see the client leave")
+    assert not server.logs[0].finished
 
 
-@in_a_process(ctrl_c_mid_stream)
-def test_ctrl_c_mid_stream_stops_the_server_streaming(process):
-    assert process.logs[0].client_gone
-    assert len(process.logs[0].delta_write_times) < len(LONG_ANSWER) / 2
+def test_ctrl_c_while_the_sdk_loads_exits_130_quietly(start, server):
+    process = start(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)  # past the script's first lines, which set the handler; loading the SDK takes seconds
+
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert (process.returncode, stdout, stderr) == (130, b"", b"")
+    assert server.requests == []
 
 
-@in_a_process(ctrl_c_while_the_sdk_loads)
-def test_ctrl_c_while_the_sdk_loads_exits_130_quietly(process):
-    assert (process.exit_code, process.stdout, process.stderr) == (130, b"", b"")
-    assert process.requests == []
+def test_reader_leaving_mid_answer_ends_the_run_quietly_with_141(start, server):
+    server.scenario = Scenario(deltas=LONG_ANSWER, delta_interval=0.05)  # 20 s of answer
+    process = start(
+        shell='"$@" | head -c 100; exit ${PIPESTATUS[0]}', stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+    stdout, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert (process.returncode, stderr) == (141, b"")
+    assert stdout == (START + "".join(LONG_ANSWER)).encode()[:100]
+    assert not server.logs[0].finished
 
 
-@in_a_process(head_after_some_deltas)
-def test_reader_leaving_mid_answer_ends_the_run_quietly_with_141(process):
-    assert (process.exit_code, process.stderr) == (141, b"")
-    assert process.stdout == (START + "".join(LONG_ANSWER)).encode()[:100]
-    assert not process.logs[0].finished
+@pytest.mark.parametrize(
+    "scenario", [SERVER_ERROR, Scenario()], ids=["then the run fails", "then it succeeds"]
+)
+def test_reader_gone_before_the_answer_ends_the_run_quietly_with_141(start, server, scenario):
+    answer = threading.Event()
+    server.scenario = Scenario(**{**vars(scenario), "answer_when": answer})
+    read_end, write_end = os.pipe()
+    process = start(stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    try:
+        banner = read_until(read_end, b"\n")
+        os.close(read_end)
+    finally:
+        answer.set()  # the request is answered only now
+    _, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert banner == START.encode()
+    assert (process.returncode, stderr) == (141, b"")
+    assert server.requests  # the run went on after the reader left
 
 
-@in_a_process(reader_gone_then_the_run_fails)
-def test_reader_gone_before_a_failure_ends_the_run_quietly_with_141(process):
-    assert process.stdout == START.encode()
-    assert (process.exit_code, process.stderr) == (141, b"")
-    assert process.requests  # the run went on after the reader left
+def test_stderr_closed_before_a_failure_ends_the_run_quietly_with_141(start, server):
+    server.scenario = SERVER_ERROR
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    process = start(stdout=subprocess.PIPE, stderr=write_end)
+    os.close(write_end)
+
+    stdout, _ = process.communicate(timeout=HANG_LIMIT)
+
+    assert process.returncode == 141
+    assert stdout == (START + "\n").encode()  # and nothing after
 
 
-@in_a_process(reader_gone_then_the_run_succeeds)
-def test_reader_gone_before_the_first_delta_ends_the_run_quietly_with_141(process):
-    assert process.stdout == START.encode()
-    assert (process.exit_code, process.stderr) == (141, b"")
-    assert process.requests  # the run went on after the reader left
+@pytest.mark.parametrize(
+    ("redirection", "message"),
+    [("> /dev/full", "No space left on device"), (">&-", "standard output is closed")],
+)
+def test_output_that_cannot_be_written_exits_1_saying_so(start, redirection, message):
+    process = start(shell=f'"$@" {redirection}', stderr=subprocess.PIPE)
+
+    _, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert process.returncode == 1
+    assert stderr == f"error: cannot write the answer: {message}.\n".encode()
 
 
-@in_a_process(stderr_closed_then_the_run_fails)
-def test_stderr_closed_before_a_failure_ends_the_run_quietly_with_141(process):
-    assert process.exit_code == 141
-    assert process.stdout == (START + "\n").encode()  # and nothing after
+def test_stdout_and_stderr_in_one_pipe_keep_their_order(start, server):
+    server.scenario = Scenario(cut_after=2)
+    process = start(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    output, _ = process.communicate(timeout=HANG_LIMIT)
+
+    assert process.returncode == 1
+    assert re.fullmatch(re.escape(START + "Recursion is\n") + "error: .+\n", output.decode())
 
 
-@in_a_process(stdout_to_a_full_disk)
-def test_full_disk_exits_1_saying_so(process):
-    assert process.exit_code == 1
-    assert process.stderr == b"error: cannot write the answer: No space left on device.\n"
+def test_env_file_beside_the_script_is_read_from_elsewhere_and_the_answer_is_utf8_in_ascii(start, server):
+    server.scenario = Scenario(deltas=TRICKY_DELTAS)
+    start.script.with_name(".env").write_text(
+        f"OPENAI_API_KEY=sk-from-dotenv\nOPENAI_BASE_URL={server.base_url}\n"
+    )
+    process = start(
+        env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": None, "PYTHONIOENCODING": "ascii"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    stdout, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert server.request_headers[0]["authorization"] == "Bearer sk-from-dotenv"
+    assert_complete(Outcome(process.returncode, stdout.decode(), stderr.decode()), "".join(TRICKY_DELTAS))
 
 
-@in_a_process(stdout_closed)
-def test_closed_stdout_exits_1_saying_so(process):
-    assert process.exit_code == 1
-    assert process.stderr == b"error: cannot write the answer: standard output is closed.\n"
+# 300 lines of about 1 kB: far more than a pipe holds (64 kB), so that a reader that lags blocks the writer.
+LINES = [f"line {number:03} {'x' * 1000}\n" for number in range(300)]
 
 
-@in_a_process(stdout_and_stderr_in_one_pipe)
-def test_stdout_and_stderr_in_one_pipe_keep_their_order(process):
-    message = f"error: {STOPPED_EARLY.format(base_url=process.base_url)}\n"
-    assert process.exit_code == 1
-    assert process.stdout.decode() == START + "Recursion is\n" + message
+@pytest.mark.parametrize("unbuffered", ["1", None], ids=["PYTHONUNBUFFERED=1", "buffered"])
+def test_non_blocking_stdout_gets_every_byte(start, server, unbuffered):
+    server.scenario = Scenario(deltas=LINES)
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)  # as some parent processes (Node-based tools) leave it
+    process = start(env={"PYTHONUNBUFFERED": unbuffered}, stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    seen = read_until(read_end, START.encode())
+
+    time.sleep(1)  # the reader lags, and the pipe fills
+    seen += read_until(read_end, b"never")
+    os.close(read_end)
+    _, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert_complete(Outcome(process.returncode, seen.decode(), stderr.decode()), "".join(LINES))
 
 
-@in_a_process(configured_by_env_file_writing_ascii)
-def test_env_file_beside_the_script_is_read_from_another_working_directory(process):
-    assert process.request_headers[0]["authorization"] == f"Bearer {DOTENV_KEY}"
+TIMEOUT = 1.0  # --timeout for the tests below, which keep the script from running for twice as long
 
 
-@in_a_process(configured_by_env_file_writing_ascii)
-def test_answer_is_utf8_even_where_python_would_write_ascii(process):
-    assert (process.exit_code, process.stderr) == (0, b"")
-    answer = (START + "".join(TRICKY_DELTAS) + "\n").encode()
-    assert process.stdout.startswith(answer)
-    assert re.fullmatch(COMPLETE.format(len(TRICKY_DELTAS)), process.stdout.removeprefix(answer).decode())
+def test_reader_that_pauses_gets_the_whole_answer(start, server):
+    server.scenario = Scenario(deltas=LINES, delta_interval=0.01)  # the server streams steadily
+    process = start("--timeout", str(TIMEOUT), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = read_until(process.stdout.fileno(), START.encode())
+
+    time.sleep(2.5 * TIMEOUT)  # the pipe fills within a second; the script then blocks writing
+    rest, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert_complete(Outcome(process.returncode, (seen + rest).decode(), stderr.decode()), "".join(LINES))
+
+
+def test_process_stopped_mid_answer_then_continued_gets_the_whole_answer(start, server):
+    server.scenario = Scenario(deltas=LONG_ANSWER, delta_interval=0.01)
+    process = start("--timeout", str(TIMEOUT), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = read_until(process.stdout.fileno(), b"word9 ")
+
+    process.send_signal(signal.SIGSTOP)  # Ctrl+Z
+    time.sleep(2 * TIMEOUT)
+    process.send_signal(signal.SIGCONT)  # fg
+    rest, stderr = process.communicate(timeout=HANG_LIMIT)
+
+    assert_complete(
+        Outcome(process.returncode, (seen + rest).decode(), stderr.decode()), "".join(LONG_ANSWER)
+    )
+
+
+def test_terminal_output_stopped_with_ctrl_s_then_resumed_gets_the_whole_answer(start, server):
+    server.scenario = Scenario(deltas=LINES, delta_interval=0.01)
+    controller, terminal = pty.openpty()
+    attributes = termios.tcgetattr(terminal)
+    attributes[0] |= termios.IXON  # Ctrl+S stops the output, Ctrl+Q starts it again
+    attributes[1] &= ~termios.ONLCR  # "\n" stays "\n"
+    termios.tcsetattr(terminal, termios.TCSANOW, attributes)
+    process = start("--timeout", str(TIMEOUT), stdout=terminal, stderr=subprocess.PIPE)
+    os.close(terminal)
+    try:
+        seen = read_until(controller, START.encode())
+        os.write(controller, b"\x13")  # Ctrl+S: the script blocks writing once the terminal's buffer is full
+        time.sleep(2.5 * TIMEOUT)
+        os.write(controller, b"\x11")  # Ctrl+Q
+        seen += read_until(controller, b"=== Stream ")
+        seen += read_until(controller, b"\n")
+        _, stderr = process.communicate(timeout=HANG_LIMIT)
+    finally:
+        os.close(controller)
+
+    assert_complete(Outcome(process.returncode, seen.decode(), stderr.decode()), "".join(LINES))

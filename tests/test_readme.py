@@ -1,43 +1,57 @@
 """README.md must stay true of the code. Each test names the README statement it guards.
 
 Blocks that copy what the code holds or prints are generated, and checked here:
-`<!-- generated: main -->` (the source of main()), `<!-- generated: help -->` (the --help
-text) and `<!-- generated: events -->` (--events for a two-delta answer from the loopback
-server). After changing the code, regenerate them with
+
+- `<!-- generated: main -->`, the source of main();
+- `<!-- generated: help -->`, the --help text;
+- `<!-- generated: events -->`, --events for a two-delta answer from the loopback server;
+- `<!-- generated: failures -->`, the script's FAILURES table, each row's message built by explain()
+  from that row's example in failures.py;
+- `<!-- generated: settings -->`, what read_settings() says of each setting that cannot work.
+
+After changing the code, regenerate them with
 
     uv run python tests/test_readme.py
 
-The other checks compare facts: the exit codes, the messages, the settings, the set-up
-commands, the Python floor. Every `<!-- snippet -->` is pasted into a copy of the script
-the way the README says, and run against the loopback server.
+The plain program is run as it is; every `<!-- snippet -->` is pasted into a copy of the script the
+way the README says, and run against the loopback server.
 """
 
-import ast
+import asyncio
 import contextlib
+import dataclasses
+import importlib.util
+import inspect
 import io
 import os
 import re
-import runpy
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
-from unittest import mock
 
-import agents
-import openai
 import pytest
-from conftest import OPENAI_VARIABLES, ROOT, SCRIPT
+from conftest import ROOT, SCRIPT, Outcome, load_script
 from openai_server import OpenAIServer, Scenario
 
 README = ROOT / "README.md"
 BLOCK = re.compile(
     r"^(?:<!-- (?P<marker>[^>]*?) -->\n)?```(?P<language>\w*)\n(?P<body>.*?)^```$", re.M | re.S
 )
+TABLE = re.compile(r"^<!-- generated: (?P<name>\w+) -->\n(?P<body>(?:\|.*\n)+)", re.M)
 HELP_COLUMNS = "80"  # argparse wraps --help to the terminal; the README's copy is 80 wide
 EVENTS_DELTAS = ["Recursion is", " a function calling itself."]
-LOOP_START = "async for event in result.stream_events():"
-LOOP_END = "last_raw_event = event.data  # explains a failure, if one follows"
+LOOP = (
+    "async for event in watch.events():\n"
+    '    if event.type == "raw_response_event" and isinstance(event.data, ResponseTextDeltaEvent):\n'
+    '        print(event.data.delta, end="", flush=True)\n'
+)
 KEY = "sk-readme-test-key"
+HANG_LIMIT = 300  # seconds: only turns a hang into a failure
+
+
+# --- Reading the README ----------------------------------------------------------------------------------
 
 
 def readme_blocks(marker=None, language=None) -> list[tuple[int, str, str]]:
@@ -57,135 +71,248 @@ def only_block(marker: str) -> str:
     return body
 
 
-def script_tree(source: str | None = None) -> ast.Module:
-    return ast.parse(source or SCRIPT.read_text())
+def readme_table(name: str) -> str:
+    [body] = [match["body"] for match in TABLE.finditer(README.read_text()) if match["name"] == name]
+    return body
 
 
-def main_source(source: str | None = None) -> str:
-    source = source or SCRIPT.read_text()
-    [main] = [node for node in script_tree(source).body if getattr(node, "name", None) == "main"]
-    return ast.get_source_segment(source, main)
+# --- The generated blocks ----------------------------------------------------------------------------
 
 
-def run_in_process(
-    script: Path, *args: str, env: dict[str, str], stdin: str = "", isatty: bool = False
-) -> tuple[int, str, str]:
-    """Run `script` as __main__ here, with this environment; return (exit code, stdout, stderr)."""
-    stdout, stderr = io.TextIOWrapper(io.BytesIO()), io.TextIOWrapper(io.BytesIO())
-    stdout.isatty = lambda: isatty  # a terminal, or a file
-    clean = {name: value for name, value in os.environ.items() if name not in OPENAI_VARIABLES}
+def real_help(script) -> str:
+    stdout = io.StringIO()
     with (
-        mock.patch.dict(os.environ, {**clean, **env}, clear=True),
-        mock.patch.object(sys, "argv", [str(script), *args]),
-        mock.patch.object(sys, "stdin", io.StringIO(stdin)),
+        mock_environ({"COLUMNS": HELP_COLUMNS}),
         contextlib.redirect_stdout(stdout),
-        contextlib.redirect_stderr(stderr),
+        contextlib.suppress(SystemExit),
     ):
+        script.read_settings(["--help"], {}, Path(os.devnull), None)
+    return stdout.getvalue()
+
+
+@contextlib.contextmanager
+def mock_environ(variables: dict[str, str]):
+    from unittest import mock
+
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("OPENAI_")}
+    with mock.patch.dict(os.environ, {**clean, **variables}, clear=True):
+        yield
+
+
+def real_events(script) -> str:
+    """What --events logs for a two-delta answer, from main() in this process."""
+    stderr = io.StringIO()
+    with OpenAIServer(Scenario(deltas=EVENTS_DELTAS)) as server, mock_environ({"OPENAI_API_KEY": KEY}):
+        arguments = ["--events"]
+        settings = script.read_settings(
+            arguments, {**os.environ, "OPENAI_BASE_URL": server.base_url}, Path(os.devnull), None
+        )
+        script.set_up_sdk(settings)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(stderr):
+            exit_code = asyncio.run(script.main(settings))
+    assert exit_code == 0, stderr.getvalue()
+    return stderr.getvalue()
+
+
+def code(text: str) -> str:
+    """`text` as Markdown code, also when it holds backticks itself."""
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|")  # a pipe would end the table's cell
+
+
+def failures_table(script) -> str:
+    from failures import example_message
+
+    rows = ["| what happened | what you see on standard error | exit code |", "| --- | --- | --- |"]
+    for row in script.FAILURES:
+        message, exit_code = example_message(script, row)
+        seen = code(f"error: {message}") if message else "nothing"
+        if row.what == "a refusal":
+            seen = f"the refusal on standard output, then {seen}"
+        rows.append(f"| {cell(row.what)} | {cell(seen)} | {exit_code} |")
+    return "\n".join(rows) + "\n"
+
+
+# What is wrong, the arguments, the environment, and standard input: each setting that cannot work.
+BAD_SETTINGS = [
+    ("an unknown option", ["--colour"], {}, b""),
+    ("no key", [], {"OPENAI_API_KEY": None}, b""),
+    ("`OPENAI_API_KEY=` exported empty", [], {"OPENAI_API_KEY": ""}, b""),
+    ("a space, line break or curly quote in the key", [], {"OPENAI_API_KEY": "sk-abc def"}, b""),
+    ("a base URL without `http://`", [], {"OPENAI_BASE_URL": "localhost:11434/v1"}, b""),
+    ("a base URL with a typo in its port", [], {"OPENAI_BASE_URL": "http://localhost:port/v1"}, b""),
+    ("a base URL with a bracket missing", [], {"OPENAI_BASE_URL": "http://[::1/v1"}, b""),
+    ("non-ASCII in `OPENAI_ORG_ID` or `OPENAI_PROJECT_ID`", [], {"OPENAI_ORG_ID": "org-caf\u00e9"}, b""),
+    ("`SSL_CERT_FILE` names no file", [], {"SSL_CERT_FILE": "/etc/ssl/missing.pem"}, b""),
+    ("`SSL_CERT_FILE` holds no certificate", [], {"SSL_CERT_FILE": "empty.pem"}, b""),
+    ("a SOCKS proxy, without the socksio package", [], {"ALL_PROXY": "socks5://127.0.0.1:1080"}, b""),
+    ("`OPENAI_DEFAULT_MODEL` set to spaces", [], {"OPENAI_DEFAULT_MODEL": "   "}, b""),
+    ('`--model ""`', ["--model", ""], {}, b""),
+    ("an empty prompt", [""], {}, b""),
+    ("a prompt argument that is not UTF-8", ["caf\udce9"], {}, b""),
+    ("a prompt on standard input that is not UTF-8", [], {}, b"caf\xe9\n"),
+    ("`--timeout 0`", ["--timeout", "0"], {}, b""),
+]
+
+
+def settings_problem(script, argv, variables, stdin_data, folder: Path) -> str:
+    """What the script says of these settings, on its last line of standard error."""
+    environ = {"OPENAI_API_KEY": KEY, **variables}
+    environ = {name: value for name, value in environ.items() if value is not None}
+    (folder / "empty.pem").write_text("")
+    stderr = io.StringIO()
+    with working_directory(folder), contextlib.redirect_stderr(stderr):
         try:
-            runpy.run_path(str(script), run_name="__main__")
-            code = 0
-        except SystemExit as exit:
-            code = exit.code
-        sys.stdout.flush()
-        sys.stderr.flush()
-    return code, stdout.buffer.getvalue().decode(), stderr.buffer.getvalue().decode()
+            problem = script.read_settings(
+                argv, environ, folder / ".env", io.TextIOWrapper(io.BytesIO(stdin_data))
+            )
+        except SystemExit:
+            problem = stderr.getvalue().splitlines()[-1].removeprefix("3runasyncstreaming.py: error: ")
+            return f"argparse's usage line and {code('error: ' + problem.replace('--colour', '...'))}"
+    assert isinstance(problem, str), f"{argv} {variables} were accepted"
+    return code(f"error: {problem}")
 
 
-def real_help() -> str:
-    _, help_text, _ = run_in_process(SCRIPT, "--help", env={"COLUMNS": HELP_COLUMNS})
-    return help_text
+@contextlib.contextmanager
+def working_directory(folder: Path):
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
-def real_events() -> str:
-    with OpenAIServer(Scenario(deltas=EVENTS_DELTAS)) as server:
-        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
-        code, _, stderr = run_in_process(SCRIPT, "--events", env=env)
-    assert code == 0, stderr
-    return stderr
+def settings_table(script, folder: Path) -> str:
+    rows = ["| what is wrong | what you see on standard error |", "| --- | --- |"]
+    for what, argv, variables, stdin_data in BAD_SETTINGS:
+        rows.append(
+            f"| {cell(what)} | {cell(settings_problem(script, argv, variables, stdin_data, folder))} |"
+        )
+    return "\n".join(rows) + "\n"
 
 
-def generated_blocks() -> dict[str, str]:
-    return {"main": main_source() + "\n", "help": real_help(), "events": real_events()}
+def generated_blocks(script, folder: Path) -> dict[str, str]:
+    return {
+        "main": inspect.getsource(script.main),
+        "help": real_help(script),
+        "events": real_events(script),
+        "failures": failures_table(script),
+        "settings": settings_table(script, folder),
+    }
 
 
-def test_generated_blocks_are_what_the_code_holds_and_prints():
-    for name, expected in generated_blocks().items():
-        assert only_block(f"generated: {name}") == expected, (
+def current_block(name: str) -> str:
+    return readme_table(name) if name in ("failures", "settings") else only_block(f"generated: {name}")
+
+
+def test_generated_blocks_are_what_the_code_holds_and_prints(script, environment, tmp_path):
+    for name, expected in generated_blocks(script, tmp_path).items():
+        assert current_block(name) == expected, (
             f"README.md's generated {name} block is stale; regenerate it with "
             "`uv run python tests/test_readme.py`"
         )
 
 
-def test_main_is_quoted_whole_within_the_tutorials_first_200_lines():
-    [(line, _, body)] = readme_blocks("generated: main")
-    assert body == main_source() + "\n"
-    assert line + body.count("\n") <= 200
-
-
-def test_readme_is_at_most_450_lines_and_its_tutorial_at_most_200():
-    lines = README.read_text().splitlines()
-    assert len(lines) <= 450
-    assert lines.index("# Reference") <= 200
-
-
-def test_script_leads_with_the_lesson():
-    source = SCRIPT.read_text()
-    tree = script_tree(source)
-    functions = [node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
-    assert isinstance(functions[0], ast.AsyncFunctionDef) and functions[0].name == "main"
-    assert len(source.splitlines()) <= 170
-    [main_block] = [node for node in tree.body if isinstance(node, ast.If)]
-    assert len(main_block.body) <= 2
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            assert all(isinstance(target, ast.Name) and target.id.isupper() for target in node.targets)
-            assert isinstance(node.value, ast.Constant)
-
-
-def test_every_python_block_is_generated_or_a_snippet():
+def test_every_python_block_is_generated_or_a_snippet_or_the_plain_program():
     for line, marker, _ in readme_blocks(language="python"):
-        assert marker in ("generated: main", "snippet"), f"README.md:{line}: unmarked python block"
+        assert marker in ("generated: main", "snippet", "plain"), f"README.md:{line}: unmarked python block"
 
 
-def pasted(snippet: str) -> str:
-    """The script with `snippet` pasted in as the README says: in place of the loop, or of main()."""
-    source = SCRIPT.read_text()
-    if snippet.startswith("async def main("):
-        return source.replace(main_source(source), snippet.rstrip("\n"))
-    lines = source.splitlines(keepends=True)
-    [start] = [number for number, line in enumerate(lines) if line.strip() == LOOP_START]
-    [end] = [number for number, line in enumerate(lines) if line.strip() == LOOP_END]
-    indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-    snippet_lines = [indent + line if line.strip() else line for line in snippet.splitlines(keepends=True)]
-    return "".join(lines[:start] + snippet_lines + lines[end + 1 :])
+# --- The plain program -------------------------------------------------------------------------------------
+
+
+def test_plain_program_runs_as_it_is_and_streams_the_answer(tmp_path, server):
+    """A process of its own: it must start from the SDK's own defaults, as a reader's copy does."""
+    (tmp_path / "plain.py").write_text(only_block("plain"))
+    (tmp_path / ".env").write_text(f"OPENAI_API_KEY={KEY}\n")
+    server.scenario = Scenario(deltas=["Recursion", " is", " self-reference."])
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("OPENAI_")}
+    env = {**clean, "OPENAI_BASE_URL": server.base_url, "OPENAI_AGENTS_DISABLE_TRACING": "1"}
+
+    plain = subprocess.run(
+        [sys.executable, "plain.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG_LIMIT,
+    )
+
+    assert (plain.returncode, plain.stderr) == (0, "")
+    assert plain.stdout == "Recursion is self-reference.\n"
+    assert server.request_headers[0]["authorization"] == f"Bearer {KEY}"
+
+
+# --- The snippets -----------------------------------------------------------------------------------------
 
 
 def snippets() -> list[str]:
     return [body for _, _, body in readme_blocks("snippet")]
 
 
-def test_the_readme_has_its_five_snippets():
-    assert len(snippets()) == 5
+WAITING, COLOUR, COUNT, STOP, TOOL, CHAT = range(6)  # the snippets, in the README's order
+
+
+def test_the_readme_has_its_six_snippets():
+    assert len(snippets()) == 6
+
+
+def pasted(snippet: str) -> str:
+    """The script with `snippet` pasted in as the README says: in place of the loop, or of main()."""
+    source = SCRIPT.read_text()
+    if "async def main(" in snippet:
+        main = inspect.getsource(load_script().main)
+        assert source.count(main) == 1
+        return source.replace(main, snippet)
+    [indent] = re.findall(r"^( *)async for event in watch\.events\(\):\n", source, re.M)
+    loop = "".join(indent + line for line in LOOP.splitlines(keepends=True))
+    assert source.count(loop) == 1, "the README's description of the loop no longer matches main()"
+    body = "".join(indent + line if line.strip() else line for line in snippet.splitlines(keepends=True))
+    return source.replace(loop, body)
 
 
 @pytest.fixture
-def snippet_run(tmp_path, server):
-    """Paste snippet number N into a copy of the script; run it against the loopback server."""
+def paste(environment, monkeypatch):
+    """A copy of the script with snippet number N pasted in, loaded as a module."""
 
-    def run(number: int, *args: str, stdin: str = "", isatty: bool = False) -> tuple[int, str, str]:
-        script = tmp_path / SCRIPT.name
-        script.write_text(pasted(snippets()[number]))
-        env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
-        return run_in_process(script, *args, env=env, stdin=stdin, isatty=isatty)
+    def paste(number: int):
+        copy = environment.parent / SCRIPT.name
+        copy.write_text(pasted(snippets()[number]))
+        spec = importlib.util.spec_from_file_location(f"pasted_{number}", copy)
+        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, module)  # where dataclasses look up its annotations
+        spec.loader.exec_module(module)
+        module.ENV_FILE = environment
+        return module
+
+    return paste
+
+
+@pytest.fixture
+def run_module(monkeypatch, capfd, server):
+    """Run a pasted copy's run() in this process against `server`."""
+
+    def run(module, *args: str, stdin: str = "", isatty: bool = False) -> Outcome:
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+        monkeypatch.setattr(sys.stdout, "isatty", lambda: isatty)
+        exit_code = module.run(list(args))
+        sys.stdout.flush()
+        captured = capfd.readouterr()
+        return Outcome(exit_code, captured.out, captured.err)
 
     return run
 
 
-WAITING, KEEP, STOP, TOOLS, CHAT = range(5)  # the snippets, in the README's order
-WORDS = [f"word{number} " for number in range(60)]  # 360 characters
-TEXT = "".join(WORDS)
-START = "=== Starting Stream ===\n"
-COMPLETE = re.compile(r"=== Stream Complete \(total \d+\.\d s, 25 in / 60 out tokens\) ===\n")
+@pytest.fixture
+def run_pasted(paste, run_module):
+    """Paste snippet number N into a copy of the script, and run it against `server`."""
+    return lambda number, *args, **options: run_module(paste(number), *args, **options)
 
 
 def test_every_snippet_pasted_in_passes_the_projects_ruff_check():
@@ -200,75 +327,172 @@ def test_every_snippet_pasted_in_passes_the_projects_ruff_check():
         assert ruff.returncode == 0, f"snippet {number + 1}:\n{ruff.stdout}"
 
 
-def test_keep_snippet_holds_the_whole_answer_after_the_loop(snippet_run, server):
-    server.scenario = Scenario(deltas=WORDS)
-
-    code, stdout, stderr = snippet_run(KEEP)
-
-    assert (code, stderr) == (0, f"\n({len(TEXT)} characters, 60 words)")
-    assert COMPLETE.fullmatch(stdout.split("\n", 2)[2])
+ENDINGS = {
+    "response.failed": (Scenario(deltas=["Recursion", " is"], ending="failed"), []),
+    "response.incomplete": (Scenario(deltas=["Recursion", " is"], ending="incomplete"), []),
+    "silence": (Scenario(deltas=["Recursion", " is", " when"], stall_after=2), ["--timeout", "0.5"]),
+}
 
 
-def test_stop_snippet_stops_the_server_and_says_cancelled(snippet_run, server):
-    words = [f"word{number:03} " for number in range(300)]  # 8 characters each
-    server.scenario = Scenario(deltas=words, delta_interval=0.005)
+@pytest.mark.parametrize("number", range(6), ids=["waiting", "colour", "count", "stop", "tool", "chat"])
+@pytest.mark.parametrize(("scenario", "args"), ENDINGS.values(), ids=ENDINGS.keys())
+def test_every_snippet_fails_as_the_script_does(run_pasted, run_script, server, number, scenario, args):
+    server.scenario = scenario
+    script = run_script(*args, env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
 
-    code, stdout, stderr = snippet_run(STOP)
+    snippet = run_pasted(number, *args)
 
-    assert (code, stderr) == (0, "")
-    answer, closing = stdout.removeprefix(START).split("\n", 1)
-    assert "".join(words).startswith(answer)
-    assert 500 <= len(answer) < len("".join(words)) / 2
-    assert re.fullmatch(r"=== Stream Cancelled \(total \d+\.\d s, 0 in / 0 out tokens\) ===\n", closing)
-    assert not server.logs[0].finished
+    assert script.exit_code == 1
+    assert (snippet.exit_code, snippet.stderr.splitlines()[-1]) == (script.exit_code, script.stderr.strip())
+    assert "Recursion is" in snippet.stdout
 
 
-def test_tools_snippet_prints_a_plain_answer_when_no_tool_is_called(snippet_run, server):
-    server.scenario = Scenario(deltas=WORDS)
+WORDS = [f"word{number} " for number in range(60)]  # 360 characters
+TEXT = "".join(WORDS)
+START = "=== Starting Stream ===\n"
 
-    code, stdout, stderr = snippet_run(TOOLS)
 
-    assert (code, stderr) == (0, "")
-    assert stdout.startswith(START + TEXT + "\n")
+def closing_line(stdout: str) -> str:
+    return stdout.rstrip("\n").rsplit("\n", 1)[-1]
 
 
 @pytest.mark.parametrize("isatty", [False, True], ids=["file", "terminal"])
-def test_waiting_snippet_shows_a_notice_only_on_a_terminal_until_the_first_word(snippet_run, server, isatty):
+def test_waiting_snippet_shows_a_notice_only_on_a_terminal_until_the_first_word(run_pasted, server, isatty):
     server.scenario = Scenario(deltas=WORDS, first_byte_delay=0.2)
 
-    code, stdout, _ = snippet_run(WAITING, isatty=isatty)
+    outcome = run_pasted(WAITING, isatty=isatty)
 
-    assert code == 0
+    assert outcome.exit_code == 0
     notice = "(thinking…)\r\033[K" if isatty else ""
-    assert stdout.startswith(START + notice + TEXT + "\n")
-    assert COMPLETE.fullmatch(stdout.split("\n", 2)[2])
+    assert outcome.stdout.startswith(START + notice + TEXT + "\n=== Stream Complete (")
 
 
-def test_chat_snippet_streams_each_turn_and_sends_the_conversation_back(snippet_run, server):
+def test_waiting_snippet_clears_the_notice_when_the_run_fails_before_the_first_word(run_pasted, server):
+    server.scenario = Scenario(deltas=[], ending="failed")
+
+    outcome = run_pasted(WAITING, isatty=True)
+
+    assert outcome.exit_code == 1
+    assert outcome.stdout == START + "(thinking…)\r\033[K\n"
+
+
+@pytest.mark.parametrize("isatty", [False, True], ids=["file", "terminal"])
+def test_colour_snippet_colours_each_delta_only_on_a_terminal(run_pasted, server, isatty):
+    server.scenario = Scenario(deltas=["Re", "cursion"])
+
+    outcome = run_pasted(COLOUR, isatty=isatty)
+
+    assert outcome.exit_code == 0
+    answer = "\033[36mRe\033[0m\033[36mcursion\033[0m" if isatty else "Recursion"
+    assert outcome.stdout.startswith(START + answer + "\n=== Stream Complete (")
+
+
+def test_count_snippet_counts_the_deltas_and_keeps_the_whole_answer(run_pasted, server):
+    server.scenario = Scenario(deltas=WORDS)
+
+    outcome = run_pasted(COUNT)
+
+    assert (outcome.exit_code, outcome.stderr) == (0, f"\n(60 deltas, {len(TEXT)} characters, 60 words)")
+    assert closing_line(outcome.stdout).startswith("=== Stream Complete (")
+
+
+def test_stop_snippet_stops_the_server_and_says_cancelled(run_pasted, server):
+    words = [f"word{number:03} " for number in range(300)]  # 8 characters each
+    server.scenario = Scenario(deltas=words, delta_interval=0.005)
+
+    outcome = run_pasted(STOP)
+
+    assert (outcome.exit_code, outcome.stderr) == (0, "")
+    answer = outcome.stdout.removeprefix(START).split("\n", 1)[0]
+    assert "".join(words).startswith(answer)
+    assert 500 <= len(answer) < len("".join(words)) / 2
+    assert closing_line(outcome.stdout).startswith("=== Stream Cancelled (")
+    assert not server.logs[0].finished
+
+
+def test_tool_snippet_runs_the_tool_the_model_calls_and_shows_the_call(paste, run_module, monkeypatch):
+    """The SDK's ScriptedModel plays the model here: it asks for the tool, then answers."""
+    from agents import ModelProvider
+    from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
+
+    model = ScriptedModel(
+        [
+            ModelStep(output=[function_call("current_time", {}, call_id="call_1")]),
+            ModelStep(output=[assistant_message("It is 12:34.")]),
+        ]
+    )
+
+    class ScriptedProvider(ModelProvider):
+        def get_model(self, model_name):
+            return model
+
+    module = paste(TOOL)
+    monkeypatch.setattr(module, "OpenAIProvider", ScriptedProvider)
+
+    outcome = run_module(module, "What time is it?")
+
+    assert outcome.exit_code == 0, outcome.stderr
+    assert outcome.stderr == "[calling current_time]\n"
+    assert outcome.stdout.startswith(START + "It is 12:34.\n=== Stream Complete (")
+    tool_output = model.last_call.input[-1]
+    assert tool_output["type"] == "function_call_output"
+    assert re.fullmatch(r"\d\d:\d\d", tool_output["output"])
+
+
+def test_chat_snippet_streams_each_turn_and_sends_the_conversation_back(run_pasted, server):
     server.scenario = Scenario(deltas=["Four."])
 
-    code, stdout, stderr = snippet_run(CHAT, "What is 2 + 2?", stdin="And 3 + 3?\n\n")
+    outcome = run_pasted(CHAT, "What is 2 + 2?", stdin="And 3 + 3?\n\n")
 
-    assert (code, stderr) == (0, "")
-    assert stdout == "Four.\n> Four.\n> "
+    assert (outcome.exit_code, outcome.stderr) == (0, "")
+    turns = outcome.stdout.split("> ")
+    assert [turn.split("\n")[0] for turn in turns] == ["Four.", "Four.", ""]
     assert [request["input"][-1]["content"] for request in server.requests] == [
         "What is 2 + 2?",
-        "And 3 + 3?\n",
+        "And 3 + 3?",
     ]
     second_turn = server.requests[1]["input"]
     assert second_turn[0]["content"] == "What is 2 + 2?"
     assert "Four." in str(second_turn[1])
 
 
-def variables_the_script_reads() -> set[str]:
-    """Names passed to os.environ.get(), os.getenv() or os.environ[...] in the script."""
-    names = set()
-    for node in ast.walk(script_tree()):
-        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv"):
-            names.add(node.args[0].value)
-        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
-            names.add(node.slice.value)
-    return names
+def test_chat_snippet_ends_its_line_on_ctrl_d(run_pasted, server):
+    server.scenario = Scenario(deltas=["Four."])
+
+    outcome = run_pasted(CHAT, "What is 2 + 2?", stdin="")
+
+    assert outcome.exit_code == 0
+    assert outcome.stdout.endswith("> \n")
+
+
+def test_chat_snippet_ends_on_the_first_ctrl_c_at_its_prompt(tmp_path, server):
+    """A process of its own: the point is the signal, while the chat waits for a line."""
+    copy = tmp_path / SCRIPT.name
+    copy.write_text(pasted(snippets()[CHAT]))
+    server.scenario = Scenario(deltas=["Four."])
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("OPENAI_")}
+    env = {**clean, "OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
+    chat = subprocess.Popen(
+        [sys.executable, str(copy), "What is 2 + 2?"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    seen = b""
+    while not seen.endswith(b"> "):
+        chunk = chat.stdout.read1(4096)
+        assert chunk, f"the chat ended before its prompt; it wrote {seen!r}"
+        seen += chunk
+
+    chat.send_signal(signal.SIGINT)  # once
+    rest, stderr = chat.communicate(timeout=HANG_LIMIT)
+
+    assert (chat.returncode, stderr) == (130, b"")
+    assert (seen + rest).startswith(b"Four.\n=== Stream Complete (")
+
+
+# --- Facts the README states ---------------------------------------------------------------------------
 
 
 def variables_in_env_example() -> set[str]:
@@ -276,25 +500,22 @@ def variables_in_env_example() -> set[str]:
     return set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", example, re.M))
 
 
-def test_script_reads_the_variables_the_readme_describes():
-    described = {"OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_DEFAULT_MODEL"}  # the Settings table
-    assert variables_the_script_reads() == described, "README.md's Settings table is stale"
+def test_every_variable_in_env_example_is_read_by_the_script_or_the_sdk(script, environment):
+    import agents
 
-
-def test_every_variable_the_script_reads_is_in_env_example_and_the_readme():
-    readme = README.read_text()
-    for name in variables_the_script_reads():
-        assert name in variables_in_env_example(), f".env.example does not mention {name}"
-        assert f"`{name}`" in readme, f"README.md does not mention {name}"
-
-
-def test_every_variable_in_env_example_is_really_read():
-    sources = [SCRIPT]
-    for package in (agents, openai):
-        sources += Path(package.__file__).parent.rglob("*.py")
-    code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    sdk = "\n".join(path.read_text() for path in Path(agents.__file__).parent.rglob("*.py"))
+    without = script.read_settings([], {"OPENAI_API_KEY": KEY}, environment, None)
     for name in variables_in_env_example():
-        assert f'"{name}"' in code, f".env.example sets {name}, which neither the script nor the SDK reads"
+        value = "sk-example" if name == "OPENAI_API_KEY" else "http://example.com/v1"
+        settings = script.read_settings([], {"OPENAI_API_KEY": KEY, name: value}, environment, None)
+        read_by_script = dataclasses.replace(settings, from_env_file={}) != without
+        assert read_by_script or f'"{name}"' in sdk, f".env.example sets {name}, which nothing reads"
+
+
+def test_every_variable_in_env_example_is_in_the_readmes_settings_table():
+    readme = README.read_text()
+    for name in variables_in_env_example():
+        assert f"`{name}`" in readme, f"README.md does not mention {name}"
 
 
 def test_setup_commands_are_the_ones_ci_runs():
@@ -307,105 +528,46 @@ def test_setup_commands_are_the_ones_ci_runs():
 
 def test_python_floor_matches_requires_python():
     requires = re.search(r'^requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text(), re.M)
-    assert f"Python {requires[1]} or later" in README.read_text(), (
-        f"README.md does not say 'Python {requires[1]} or later', as requires-python does"
-    )
+    assert f"Python {requires[1]} or later" in README.read_text()
 
 
-def failure_table() -> str:
-    return README.read_text().split("## Failures and exit codes")[1].split("\n## ")[0]
-
-
-def exit_codes_in_readme() -> set[int]:
-    return {int(code) for code in re.findall(r"\| (\d+) \|$", failure_table(), re.M)}
-
-
-def exit_codes_in_script() -> set[int]:
-    """Whole numbers the script returns from a function or exits with, plus argparse's 2."""
-    codes = {2}
-    for node in ast.walk(script_tree()):
-        if isinstance(node, ast.Return) and node.value is not None:
-            values = (
-                [node.value.body, node.value.orelse] if isinstance(node.value, ast.IfExp) else [node.value]
-            )
-            codes |= {value.value for value in values if isinstance(value, ast.Constant)}
-        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("sys.exit", "parser.exit"):
-            codes |= {arg.value for arg in node.args[:1] if isinstance(arg, ast.Constant)}
-    return codes - {None}
-
-
-def test_readme_lists_exactly_the_exit_codes_the_script_returns():
-    readme, script = exit_codes_in_readme(), exit_codes_in_script()
-    assert readme == script, (
-        f"README.md's exit code table lists {sorted(readme)}; the script returns {sorted(script)}"
-    )
-
-
-def message_patterns() -> list[str]:
-    """Every message the script writes to stderr, as a regex; f-string fields match anything."""
-
-    def pattern(node) -> str:
-        if isinstance(node, ast.Constant):
-            return re.escape(node.value)
-        return "".join(pattern(part) if isinstance(part, ast.Constant) else ".+" for part in node.values)
-
-    strings = (ast.Constant, ast.JoinedStr)
-    patterns = []
-    for node in ast.walk(script_tree()):
-        is_reason = isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "reason"
-        if is_reason and isinstance(node.value, strings):  # report()'s reasons
-            patterns.append("error: " + pattern(node.value))
-        if isinstance(node, ast.For) and ast.unparse(node.target) == "(found, problem)":
-            patterns += ["error: " + pattern(row.elts[1]) for row in node.iter.elts]  # read_settings()
-        is_stderr_print = isinstance(node, ast.Call) and ast.unparse(node).endswith("file=sys.stderr)")
-        if is_stderr_print and len(node.args) == 1 and isinstance(node.args[0], strings):
-            patterns.append(pattern(node.args[0]))  # run()'s
-    return patterns
-
-
-def messages_in_readme() -> list[str]:
-    messages = re.findall(r"`(error: [^`]*)`", failure_table())
-    return [message for message in messages if not message.startswith("error: unrecognized arguments")]
-
-
-def test_every_message_in_the_readme_is_one_the_script_prints():
-    patterns = message_patterns()
-    for message in messages_in_readme():
-        assert any(re.fullmatch(pattern, message) for pattern in patterns), (
-            f"README.md shows `{message}`, which the script no longer prints"
-        )
-
-
-def test_every_message_the_script_prints_is_in_the_readme():
-    readme_messages = messages_in_readme()
-    for pattern in message_patterns():
-        assert any(re.fullmatch(pattern, message) for message in readme_messages), (
-            f"README.md's failure table lacks the message /{pattern}/"
-        )
-
-
-def test_example_output_has_the_real_format(server):
+def test_example_output_has_the_real_format(run_script, server):
     server.scenario = Scenario(deltas=["Recursion", " is a function calling itself."])
-    env = {"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}
-    real_lines = run_in_process(SCRIPT, env=env)[1].splitlines()
-    # The real output's frame, with every number free to vary.
-    opening = re.escape(real_lines[0])
-    closing = re.sub(r"\\\.", r"\.", re.sub(r"\d+", r"\\d+", re.escape(real_lines[-1])))
+    real = run_script(env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url}).stdout.splitlines()
+    # The real output's frame, with every name and number free to vary.
+    closing = re.sub(r"\\\(.*?,", r"\\(.+?,", re.sub(r"\d+", r"\\d+", re.escape(real[-1])), count=1)
 
     example = only_block("output").splitlines()
 
-    assert re.fullmatch(opening, example[0])
+    assert example[0] == real[0]
     assert re.fullmatch(closing, example[-1]), f"README example closes with {example[-1]!r}"
     assert len(example) > 2, "README example shows no answer"
 
 
+def test_the_recording_is_there_and_small():
+    recording = ROOT / "tests" / "demo.svg"
+    assert f"]({recording.relative_to(ROOT)})" in README.read_text()
+    assert recording.stat().st_size < 1_000_000
+
+
 def regenerate() -> None:
+    """Rewrite the generated blocks in README.md, as the code now holds and prints them."""
+    import agents
+
+    agents.set_trace_processors([])
+    script = load_script()
     text = README.read_text()
-    for name, body in generated_blocks().items():
-        old = only_block(f"generated: {name}")
-        marker = f"<!-- generated: {name} -->\n```{'python' if name == 'main' else 'text'}\n"
-        text = text.replace(f"{marker}{old}```", f"{marker}{body}```", 1)
-        README.write_text(text)
+    with tempfile.TemporaryDirectory() as folder:
+        for name, body in generated_blocks(script, Path(folder)).items():
+            marker = f"<!-- generated: {name} -->\n"
+            if name in ("failures", "settings"):
+                old, new = marker + current_block(name), marker + body
+            else:
+                fence = "```python\n" if name == "main" else "```text\n"
+                old, new = f"{marker}{fence}{current_block(name)}```", f"{marker}{fence}{body}```"
+            assert text.count(old) == 1, f"README.md's {name} block is not where it should be"
+            text = text.replace(old, new)
+    README.write_text(text)
 
 
 if __name__ == "__main__":

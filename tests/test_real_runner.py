@@ -1,153 +1,160 @@
-"""The script over the real Runner, with the SDK's own ScriptedModel in place of OpenAI.
+"""The SDK's real Runner, with the SDK's own ScriptedModel in place of OpenAI.
 
-The stubbed-Runner tests fix the script's output for given events. These check the
-SDK behaviour the script relies on: which events a real run emits, that usage
-reaches the closing line, that a failed stream's terminal event is delivered before
-the run raises, that openai errors reach the script unwrapped, that a cancelled run
-has no final output and that cancel() ends the stream, and that a refusal is raised
-as ModelRefusalError.
+The stubbed Runner of test_script.py replays whatever events a test chooses, so it cannot tell what the
+real Runner does with a model's stream. ScriptedModel can: the real Runner calls it as it would call
+OpenAI. These tests check what the stub takes for granted: a real run emits all three kinds of event and
+counts the tokens of each response; it delivers a terminal event such as `response.incomplete` before it
+raises; it passes the openai client's errors through unwrapped; it raises a refusal as ModelRefusalError;
+cancel() ends its stream (the silence limit relies on it), and leaves no final output. A tool call, which
+takes two model calls and a function in between, is the one thing the stub cannot play at all.
 """
 
 import asyncio
 
+import httpx2
 import openai
 import pytest
-from agents import Agent, ModelRefusalError, RunConfig, Runner, Usage
-from agents.testing import ModelStep, ScriptedModel, assistant_message
-from events import incomplete, opening, status_error, text_delta
+from agents import Agent, ModelRefusalError, RunConfig, Runner, Usage, function_tool
+from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
+from failures import KEY, streamed_by_the_client
 from openai.types.responses import ResponseOutputMessage, ResponseOutputRefusal
+from stub_runner import incomplete, opening, text_delta
 
 START = "=== Starting Stream ===\n"
-REFUSAL = "I can't help with that."
+NO_TRACES = RunConfig(tracing_disabled=True)
 
 
 @pytest.fixture
-def scripted_model(script_dir, monkeypatch):
-    """Runs the script's agent on a ScriptedModel, through the real Runner.run_streamed."""
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+def real_runner(script, monkeypatch, environment):
+    """Run the script's agent on a ScriptedModel, with `tools`, through the real Runner.run_streamed."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    real_run_streamed = script.Runner.run_streamed
+
+    def use(model: ScriptedModel, tools=()) -> None:
+        def run_streamed(agent, input, **options):
+            return real_run_streamed(agent.clone(model=model, tools=list(tools)), input, **options)
+
+        monkeypatch.setattr(script.Runner, "run_streamed", run_streamed)
+
+    return use
+
+
+def stream_to_the_end(model: ScriptedModel, cancel_at_first_event: bool = False):
+    """Read a real run's whole stream, as the script does, without the script; return the result."""
+
+    async def consume():
+        result = Runner.run_streamed(Agent(name="Assistant", model=model), "Explain.", run_config=NO_TRACES)
+        async for _ in result.stream_events():
+            if cancel_at_first_event:
+                result.cancel()
+        return result
+
+    return asyncio.run(consume())
+
+
+def test_real_run_streams_the_answer_and_counts_its_tokens(run_script, real_runner):
     model = ScriptedModel()
-    real_run_streamed = Runner.run_streamed
-
-    def run_streamed(agent, input, **kwargs):
-        # Keep every setting of the script's agent but the model; send no traces anywhere.
-        no_traces = RunConfig(tracing_disabled=True)
-        return real_run_streamed(agent.clone(model=model), input, run_config=no_traces, **kwargs)
-
-    monkeypatch.setattr(Runner, "run_streamed", run_streamed)
-    return model
-
-
-def refusal_message(refusal: str) -> ResponseOutputMessage:
-    """An assistant message whose only content is a refusal, as OpenAI sends one."""
-    content = [ResponseOutputRefusal(type="refusal", refusal=refusal)]
-    return ResponseOutputMessage(
-        id="msg_1", type="message", role="assistant", status="completed", content=content
-    )
-
-
-def test_real_run_streams_the_answer_and_reports_its_usage(run_script, scripted_model):
-    scripted_model.enqueue(
+    model.enqueue(
         ModelStep(
             output=[assistant_message("Recursion is a function calling itself.")],
             usage=Usage(requests=1, input_tokens=25, output_tokens=7, total_tokens=32),
         )
     )
+    real_runner(model)
 
     outcome = run_script("--events")
 
     assert outcome.exit_code == 0
-    assert outcome.stdout.startswith(START + "Recursion is a function calling itself.\n")
-    assert "25 in / 7 out tokens) ===\n" in outcome.stdout
-    assert "=== Stream Complete (" in outcome.stdout
-    call = scripted_model.first_call
-    assert call.system_instructions == "You are a helpful assistant that explains things clearly."
-    assert call.input == [{"content": "Explain recursion in programming in simple terms.", "role": "user"}]
-    assert call.streamed
-    # A real run emits all three kinds of stream event.
+    assert outcome.stdout.startswith(START + "Recursion is a function calling itself.\n=== Stream Complete (")
+    assert outcome.stdout.endswith(", 25 in / 7 out tokens) ===\n")
+    assert model.first_call.system_instructions == "You are a helpful assistant that explains things clearly."
+    assert model.first_call.streamed
     kinds = {line.split()[0] for line in outcome.stderr.splitlines()}
     assert kinds == {"agent_updated_stream_event", "raw_response_event", "run_item_stream_event"}
 
 
-def test_real_run_delivers_response_incomplete_before_raising(run_script, scripted_model):
+@function_tool
+def get_weather(city: str) -> str:
+    """The weather in `city`."""
+    return f"Sunny in {city}."
+
+
+def test_real_run_with_a_tool_call_prints_only_the_answer_and_counts_both_calls(run_script, real_runner):
+    model = ScriptedModel(
+        [
+            ModelStep(
+                output=[function_call("get_weather", {"city": "Paris"}, call_id="call_1")],
+                usage=Usage(requests=1, input_tokens=20, output_tokens=5, total_tokens=25),
+            ),
+            ModelStep(
+                output=[assistant_message("It is sunny in Paris.")],
+                usage=Usage(requests=1, input_tokens=40, output_tokens=6, total_tokens=46),
+            ),
+        ]
+    )
+    real_runner(model, tools=[get_weather])
+
+    outcome = run_script("What is the weather in Paris?")
+
+    assert outcome.exit_code == 0
+    assert outcome.stdout.startswith(START + "It is sunny in Paris.\n=== Stream Complete (")
+    assert outcome.stdout.endswith(", 60 in / 11 out tokens) ===\n")
+    tool_output = model.last_call.input[-1]
+    assert (tool_output["type"], tool_output["output"]) == ("function_call_output", "Sunny in Paris.")
+
+
+def test_real_run_delivers_response_incomplete_before_it_raises(run_script, real_runner):
     raw_events = [*opening()[1:], text_delta("Recursion"), text_delta(" is"), incomplete("max_output_tokens")]
-    scripted_model.enqueue(ModelStep.stream([event.data for event in raw_events]))
+    real_runner(ScriptedModel([ModelStep.stream([event.data for event in raw_events])]))
 
     outcome = run_script()
 
     assert outcome.exit_code == 1
     assert outcome.stdout == START + "Recursion is\n"
-    assert outcome.stderr == "error: the answer was cut off (max_output_tokens).\n"
+    assert outcome.stderr == "error: the answer was cut off (max_output_tokens).\n"  # as the event says
 
 
-def test_real_run_passes_openai_errors_through_unwrapped(run_script, scripted_model):
-    quota = status_error(openai.RateLimitError, 429, "You exceeded your current quota.", "insufficient_quota")
-    scripted_model.enqueue(ModelStep.raise_error(quota))
+def test_real_run_raises_the_openai_clients_error_unwrapped():
+    rate_limit, _ = streamed_by_the_client(httpx2.Response(429, json={"error": {"message": "Slow down."}}))
 
-    outcome = run_script()
+    with pytest.raises(openai.RateLimitError) as raised:
+        stream_to_the_end(ScriptedModel([ModelStep.raise_error(rate_limit)]))
 
-    assert outcome.exit_code == 1
-    assert outcome.stderr == "error: the server answered HTTP 429: You exceeded your current quota.\n"
-
-
-@pytest.mark.parametrize("cancel", [False, True], ids=["normal run", "cancelled run"])
-def test_real_run_has_a_final_output_unless_cancelled(cancel):
-    """The script tells Complete from Cancelled by `result.final_output is None`."""
-    model = ScriptedModel([ModelStep(output=[assistant_message("Recursion is a function calling itself.")])])
-    agent = Agent(name="Assistant", model=model)
-
-    async def consume():
-        result = Runner.run_streamed(agent, "Explain recursion.", run_config=RunConfig(tracing_disabled=True))
-        async for event in result.stream_events():
-            if cancel and event.type == "raw_response_event":
-                result.cancel()
-        return result
-
-    result = asyncio.run(consume())
-
-    if cancel:
-        assert result.final_output is None
-    else:
-        assert result.final_output == "Recursion is a function calling itself."
+    assert raised.value is rate_limit
 
 
-def test_real_run_raises_model_refusal_error_for_a_refusal():
-    model = ScriptedModel([ModelStep(output=[refusal_message(REFUSAL)])])
-    agent = Agent(name="Assistant", model=model)
-
-    async def consume():
-        result = Runner.run_streamed(agent, "Explain recursion.", run_config=RunConfig(tracing_disabled=True))
-        async for _ in result.stream_events():
-            pass
+def test_real_run_raises_a_refusal_as_model_refusal_error():
+    refusal = [ResponseOutputRefusal(type="refusal", refusal="I can't help with that.")]
+    message = ResponseOutputMessage(
+        id="msg_1", type="message", role="assistant", status="completed", content=refusal
+    )
 
     with pytest.raises(ModelRefusalError) as refused:
-        asyncio.run(consume())
-    assert refused.value.refusal == REFUSAL
+        stream_to_the_end(ScriptedModel([ModelStep(output=[message])]))
+
+    assert refused.value.refusal == "I can't help with that."
 
 
-def test_real_run_refusal_is_printed_on_stdout_then_a_notice(run_script, scripted_model):
-    scripted_model.enqueue(ModelStep(output=[refusal_message(REFUSAL)]))
+@pytest.mark.parametrize("cancel", [False, True], ids=["to the end", "cancelled"])
+def test_real_run_has_a_final_output_unless_cancelled(cancel):
+    """The closing line tells Complete from Cancelled by `result.final_output is None`."""
+    model = ScriptedModel([ModelStep(output=[assistant_message("Recursion is a function calling itself.")])])
 
-    outcome = run_script()
+    result = stream_to_the_end(model, cancel_at_first_event=cancel)
 
-    assert outcome.exit_code == 1
-    assert outcome.stdout == START + "\n" + REFUSAL + "\n"
-    assert outcome.stderr == "error: the model refused to answer; its reply is above.\n"
+    assert result.final_output == (None if cancel else "Recursion is a function calling itself.")
 
 
-def test_real_run_is_ended_by_the_silence_limit(run_script, scripted_model):
-    raw_events = [event.data for event in [*opening()[1:], text_delta("Recursion")]]
-
+def test_real_run_is_ended_by_the_silence_limit(run_script, real_runner):
     async def then_silence(call):
-        for event in raw_events:
-            yield event
-        await asyncio.sleep(10)  # cancel() should end this long before; if not, the stream breaks off
+        for event in [*opening()[1:], text_delta("Recursion")]:
+            yield event.data
+        await asyncio.sleep(120)  # cancel() ends this long before, or the test fails after it
 
-    scripted_model.enqueue(ModelStep.stream(then_silence))
+    real_runner(ScriptedModel([ModelStep.stream(then_silence)]))
 
     outcome = run_script("--timeout", "0.05")
 
     assert outcome.exit_code == 1
     assert outcome.stdout == START + "Recursion\n"
-    assert outcome.stderr == (
-        "error: timed out: https://api.openai.com/v1 sent nothing for 0.05 s (see --timeout).\n"
-    )
+    assert outcome.stderr.startswith("error: timed out: https://api.openai.com/v1 sent nothing for 0.05 s")

@@ -1,612 +1,291 @@
-"""What 3runasyncstreaming.py does, checked by replaying SDK events through a stubbed Runner.
+"""What 3runasyncstreaming.py does, checked with a stubbed Runner that replays the SDK's own events.
 
-Each test runs the script in this process (see conftest.py) with Runner.run_streamed
-replaced by a FakeRun that replays events built from the SDK's own classes (events.py).
+The first test is the pattern to copy for your own streaming code. The others run the script in this
+process (conftest.py's `run_script`) or call its pure parts, `read_settings()` and `explain()`, directly.
 """
 
 import asyncio
-import json
+import io
+import os
 import re
 import signal
 import sys
-import threading
-from dataclasses import dataclass
+import time
+from pathlib import Path
 
 import agents
-import openai
+import httpx2
 import pytest
-from agents import MaxTurnsExceeded, ModelBehaviorError, ModelRefusalError
-from conftest import ROOT
-from events import (
-    REQUEST,
-    FakeRun,
+from agents import RawResponsesStreamEvent
+from conftest import ROOT, load_script
+from failures import (
+    KEY,
+    certificate_error,
+    connect_error,
+    example_message,
+    examples,
+    sse,
+    streamed_by_the_client,
+    terminal_event_error,
+)
+from stub_runner import (
+    HANG,
+    StubRun,
+    StubRunner,
     answer,
-    closing,
+    completed,
     error_event,
     failed,
-    http_error,
-    incomplete,
     opening,
-    status_error,
     text_delta,
 )
 
 START = "=== Starting Stream ===\n"
-SECRET_KEY = "sk-test-secret-0123456789"
-OPENAI_URL = "https://api.openai.com/v1"
-LOCAL_URL = "http://localhost:11434/v1"
-CLASS_NAME = re.compile(r"\b\w+(Error|Exception|Exceeded)\b")
+
+
+def test_deltas_are_printed_between_the_banners(script, run_script, monkeypatch):
+    # Stub the Runner: run_streamed() returns a run that replays the events of a whole answer.
+    run = StubRun(answer("Recursion", " is a function", " calling itself."))
+    monkeypatch.setattr(script.Runner, "run_streamed", lambda agent, prompt, **options: run)
+
+    outcome = run_script("Explain recursion.", env={"OPENAI_API_KEY": "sk-test"})
+
+    # The deltas are printed as they come, between the opening banner and the closing line.
+    assert outcome.stdout.startswith(START + "Recursion is a function calling itself.\n=== Stream Complete (")
+    assert outcome.stderr == ""
+    assert outcome.exit_code == 0
 
 
 @pytest.fixture(autouse=True)
-def api_key(script_dir, monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
-
-
-class Clock:
-    """The time the script reads from its event loop's time().
-
-    It stands still, except where a ClockedRun replays a pause.
-    """
-
-    def __init__(self):
-        self.now = 100.0
-
-    def pause(self, seconds: float) -> "Pause":
-        return Pause(self, seconds)
-
-
-@dataclass
-class Pause:
-    clock: Clock
-    seconds: float
-
-
-class ClockedRun(FakeRun):
-    """A FakeRun whose events may hold pauses: the time that passes between two events."""
-
-    async def stream_events(self):
-        async for event in super().stream_events():
-            if isinstance(event, Pause):
-                event.clock.now += event.seconds
-            else:
-                yield event
+def key(environment, monkeypatch):
+    """Every run in this file has a key; the tests of a missing key take it away."""
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """Time that passes only where the replayed run says so."""
-    clock = Clock()
-    real_time = asyncio.BaseEventLoop.time
-    script_thread = threading.main_thread()
-
-    def loop_time(loop):
-        # Only the script's loop: the loopback servers' loops, in other threads, keep real time.
-        return clock.now if threading.current_thread() is script_thread else real_time(loop)
-
-    monkeypatch.setattr(asyncio.BaseEventLoop, "time", loop_time)
-    return clock
+def runner(script, monkeypatch) -> StubRunner:
+    """Runner.run_streamed stubbed: set `runner.run` to what the next run replays; see `runner.calls`."""
+    stub = StubRunner()
+    monkeypatch.setattr(script.Runner, "run_streamed", stub.run_streamed)
+    return stub
 
 
-class TerminalStdout:
-    """A stdout that remembers what was flushed, as a terminal would show it."""
-
-    def __init__(self):
-        self.pending, self.flushed = "", ""
-
-    def reconfigure(self, **options):
-        pass  # the script asks for UTF-8 and line buffering; this stand-in needs neither
-
-    def write(self, text):
-        self.pending += text
-        return len(text)
-
-    def flush(self):
-        self.flushed += self.pending
-        self.pending = ""
+def read(script, *argv: str, env: dict[str, str] | None = None, env_file: Path | None = None, stdin=None):
+    """read_settings() for these arguments, a key and `env`, a .env file, and `stdin` bytes piped in."""
+    environ = {"OPENAI_API_KEY": KEY, **(env or {})}
+    environ = {name: value for name, value in environ.items() if value is not None}  # None: not set
+    piped = None if stdin is None else io.TextIOWrapper(io.BytesIO(stdin))
+    return script.read_settings(list(argv), environ, env_file or Path(os.devnull), piped)
 
 
-def streamed(*items) -> list:
-    """The opening events, then a delta for each string and each other item as it is."""
-    return [*opening(), *(text_delta(item) if isinstance(item, str) else item for item in items)]
+# --- The output -------------------------------------------------------------------------------------
 
 
-# --- A run that succeeds ------------------------------------------------------------------------
+def test_closing_line_names_the_model_the_times_and_the_tokens(run_script, runner):
+    runner.run = StubRun([*opening(), lambda: asyncio.sleep(0.2), *answer("Hi")[2:]])
+
+    outcome = run_script()
+
+    closing = re.fullmatch(
+        re.escape(START)
+        + r"Hi\n=== Stream Complete \(gpt-4o-2024-08-06, "  # the model as the server names it
+        r"first token (\d+\.\d\d) s, total (\d+\.\d) s, 25 in / 311 out tokens\) ===\n",
+        outcome.stdout,
+    )
+    assert closing, outcome.stdout
+    first_token, total = map(float, closing.groups())
+    assert 0.2 <= first_token <= total + 0.05
 
 
-def test_stdout_is_the_banners_around_the_deltas_and_nothing_else(run_script, fake_runner, clock):
-    deltas = ["Recursion", " is a function", "\ncalling itself."]
-    fake_runner.run = ClockedRun(
-        [
-            *opening(),
-            clock.pause(0.41),
-            *map(text_delta, deltas),
-            *closing("".join(deltas)),
-            clock.pause(2.79),
-        ]
+def test_tokens_not_reported_when_the_response_has_no_usage(run_script, runner):
+    runner.run = StubRun(answer("Hi", tokens=None))
+
+    outcome = run_script()
+
+    assert outcome.stdout.endswith(", tokens not reported) ===\n")
+
+
+def test_answer_without_text_has_no_first_token_time(run_script, runner):
+    runner.run = StubRun(answer())
+
+    outcome = run_script()
+
+    assert outcome.stdout.startswith(START + "\n=== Stream Complete (gpt-4o-2024-08-06, total ")
+    assert "first token" not in outcome.stdout
+
+
+def test_run_cancelled_by_result_cancel_closes_with_cancelled(run_script, runner):
+    runner.run = StubRun(
+        [*opening(), text_delta("Recursion"), lambda: runner.run.cancel(), *answer(" is")[2:]]
     )
 
     outcome = run_script()
 
-    assert outcome.stdout == (
-        START + "Recursion is a function\ncalling itself.\n"
-        "=== Stream Complete (first token 0.41 s, total 3.2 s, 25 in / 311 out tokens) ===\n"
+    assert outcome.stdout.startswith(
+        START + "Recursion\n=== Stream Cancelled (gpt-4o-2024-08-06, first token "
     )
     assert outcome.stderr == ""
     assert outcome.exit_code == 0
 
 
-def test_each_delta_is_flushed_before_the_next_event_is_read(run_script, fake_runner, monkeypatch):
-    deltas = ["Re", "cur", "sion"]
-    fake_runner.run = FakeRun(answer(*deltas))
-    terminal = TerminalStdout()
-    monkeypatch.setattr(sys, "stdout", terminal)
+def test_each_delta_is_flushed_before_the_next_event_is_read(script, runner, monkeypatch, tmp_path):
+    output, seen = tmp_path / "stdout", []
 
-    run_script()
+    def reader_sees():
+        seen.append(output.read_text())
 
-    flushed_after_deltas = fake_runner.run.flushed_at_each_event[len(opening()) :][:3]
-    assert flushed_after_deltas == [START + "Re", START + "Recur", START + "Recursion"]
+    deltas = [step for delta in ("Re", "cur", "sion") for step in (text_delta(delta), reader_sees)]
+    runner.run = StubRun([*opening(), *deltas, *completed("Recursion")])
+    with output.open("w", encoding="utf-8") as buffered:  # as a file or a pipe is: written when flushed
+        monkeypatch.setattr(sys, "stdout", buffered)
+        asyncio.run(script.main(read(script)))
 
-
-def test_answer_without_text_leaves_out_the_first_token_time(run_script, fake_runner):
-    fake_runner.run = FakeRun(answer())
-
-    outcome = run_script()
-
-    assert outcome.exit_code == 0
-    closing_line = r"=== Stream Complete \(total \d+\.\d s, 25 in / 311 out tokens\) ===\n"
-    assert re.fullmatch(re.escape(START) + r"\n" + closing_line, outcome.stdout)
+    assert seen == [START + "Re", START + "Recur", START + "Recursion"]
 
 
-class CancelledRun(ClockedRun):
-    """Something calls result.cancel() after the first delta; the stream then ends quietly."""
-
-    async def stream_events(self):
-        async for event in super().stream_events():
-            yield event
-            if event.type == "raw_response_event" and event.data.type == "response.output_text.delta":
-                self.cancel()
-
-
-def test_cancelled_run_is_reported_as_cancelled_not_complete(run_script, fake_runner, clock):
-    fake_runner.run = CancelledRun(
-        [*opening(), clock.pause(0.41), text_delta("Recursion"), clock.pause(2.79), *answer(" is")[4:]]
-    )
+def test_null_delta_prints_nothing(run_script, runner):
+    null = text_delta("")
+    null.data.delta = None  # as a server that sends `"delta": null` gets it through, unvalidated
+    runner.run = StubRun([*opening(), text_delta("Re"), null, text_delta("cursion"), *completed("Recursion")])
 
     outcome = run_script()
 
+    assert outcome.stdout.startswith(START + "Recursion\n=== Stream Complete")
     assert outcome.exit_code == 0
-    assert outcome.stdout == (
-        START
-        + "Recursion\n=== Stream Cancelled (first token 0.41 s, total 0.4 s, 25 in / 311 out tokens) ===\n"
-    )
-    assert outcome.stderr == ""
 
 
-def test_events_flag_logs_every_event_to_stderr_and_keeps_stdout_clean(run_script, fake_runner):
-    fake_runner.run = FakeRun(answer("Hello", " world"))
+def test_half_a_surrogate_pair_prints_a_replacement_character_and_the_rest_follows(run_script, runner):
+    runner.run = StubRun(answer("Smile ", "\ud83d", " and the rest"))
+
+    outcome = run_script()
+
+    assert outcome.stdout.startswith(START + "Smile \ufffd and the rest\n=== Stream Complete")
+    assert outcome.exit_code == 0
+
+
+def test_events_flag_logs_one_line_per_event_on_stderr(run_script, runner):
+    runner.run = StubRun(answer("Hello", " world"))
 
     outcome = run_script("--events")
 
     assert outcome.stderr.splitlines() == [
         "agent_updated_stream_event Assistant",
         "raw_response_event response.created",
-        "raw_response_event response.output_item.added",
-        "raw_response_event response.content_part.added",
         "raw_response_event response.output_text.delta",
         "raw_response_event response.output_text.delta",
-        "raw_response_event response.output_text.done",
         "raw_response_event response.completed",
         "run_item_stream_event message_output_created",
     ]
     assert outcome.stdout.startswith(START + "Hello world\n=== Stream Complete")
 
 
-# --- The agent, the prompt and the model --------------------------------------------------------
+def test_events_flag_logs_an_event_without_a_type_as_no_type(run_script, runner):
+    none_type = text_delta("").data.model_copy(update={"type": None})
+    runner.run = StubRun([*opening(), RawResponsesStreamEvent(none_type), RawResponsesStreamEvent(object())])
+
+    outcome = run_script("--events")
+
+    assert outcome.stderr.splitlines()[-2:] == ["raw_response_event (no type)"] * 2
 
 
-def test_default_agent_and_prompt_are_the_tutorials(run_script, fake_runner):
-    fake_runner.run = FakeRun(answer("Hi"))
-
-    run_script()
-
-    [call] = fake_runner.calls
-    assert call.agent.name == "Assistant"
-    assert call.agent.instructions == "You are a helpful assistant that explains things clearly."
-    assert call.agent.model == "gpt-4o"
-    assert call.input == "Explain recursion in programming in simple terms."
+# --- The silence limit --------------------------------------------------------------------------------
 
 
-def test_positional_argument_replaces_the_prompt(run_script, fake_runner):
-    fake_runner.run = FakeRun(answer("Hi"))
+def test_silence_limit_cancels_the_run_and_exits_1_keeping_the_partial_answer(run_script, runner):
+    runner.run = StubRun([*opening(), text_delta("Recursion"), HANG])
 
-    run_script("What is a closure?")
+    outcome = run_script("--timeout", "0.05")
 
-    assert fake_runner.calls[0].input == "What is a closure?"
-
-
-def test_prompt_is_read_from_piped_standard_input(run_script, fake_runner):
-    fake_runner.run = FakeRun(answer("Hi"))
-
-    run_script(stdin="What is a closure?\nAnswer in one line.\n")
-
-    assert fake_runner.calls[0].input == "What is a closure?\nAnswer in one line."
+    assert runner.run.cancelled.is_set()  # the seam cancelled the run when the limit was reached
+    assert outcome.exit_code == 1
+    assert outcome.stdout == START + "Recursion\n"
+    assert outcome.stderr.startswith("error: timed out: https://api.openai.com/v1 sent nothing for 0.05 s")
 
 
-@pytest.mark.parametrize("stdin", ["", " \n\t\n"], ids=["empty", "blank"])
-def test_blank_standard_input_gives_the_default_prompt(run_script, fake_runner, stdin):
-    fake_runner.run = FakeRun(answer("Hi"))
+def test_steady_slow_stream_never_times_out(run_script, runner):
+    pause = lambda: asyncio.sleep(0.15)  # noqa: E731
+    runner.run = StubRun([step for event in answer("Re", "cur", "sion") for step in (pause, event)])
 
-    outcome = run_script(stdin=stdin)
+    outcome = run_script("--timeout", "0.5")  # 1 s in all, but never half a second without an event
 
+    assert outcome.stderr == ""
     assert outcome.exit_code == 0
-    assert fake_runner.calls[0].input == "Explain recursion in programming in simple terms."
+    assert outcome.stdout.startswith(START + "Recursion\n=== Stream Complete")
 
 
-def test_prompt_argument_wins_over_standard_input(run_script, fake_runner):
-    fake_runner.run = FakeRun(answer("Hi"))
+def test_time_the_script_itself_cannot_run_is_not_the_servers_silence(run_script, runner):
+    blocked = lambda: time.sleep(0.3)  # noqa: E731 (as writing to a reader that paused blocks the program)
+    then_the_loop_runs = lambda: asyncio.sleep(0)  # noqa: E731
+    runner.run = StubRun([*opening(), text_delta("Re"), blocked, then_the_loop_runs, *answer("cursion")[2:]])
 
-    run_script("What is a closure?", stdin="What is a monad?\n")
+    outcome = run_script("--timeout", "0.2")
 
-    assert fake_runner.calls[0].input == "What is a closure?"
+    assert outcome.stderr == ""
+    assert outcome.stdout.startswith(START + "Recursion\n=== Stream Complete")
 
 
-def test_model_flag_picks_the_model(run_script, fake_runner, monkeypatch):
-    monkeypatch.setenv("OPENAI_DEFAULT_MODEL", "gpt-4.1")
-    fake_runner.run = FakeRun(answer("Hi"))
+# --- Failures -----------------------------------------------------------------------------------------
 
-    run_script("--model", "gpt-4o-mini")
 
-    assert fake_runner.calls[0].agent.model == "gpt-4o-mini"
+def test_every_row_of_the_failure_table_has_an_example(script):
+    assert set(examples(script)) == {row.what for row in script.FAILURES}
 
 
-def test_openai_default_model_sets_the_default(run_script, fake_runner, monkeypatch):
-    monkeypatch.setenv("OPENAI_DEFAULT_MODEL", "gpt-4.1")
-    fake_runner.run = FakeRun(answer("Hi"))
+@pytest.fixture(params=load_script().FAILURES, ids=lambda row: row.what)
+def row(request):
+    """Each row of the script's FAILURES in turn."""
+    return request.param
 
-    run_script()
 
-    assert fake_runner.calls[0].agent.model == "gpt-4.1"
+def test_example_of_a_row_selects_that_row_and_gets_one_line_without_the_key(script, row):
+    failure, last_raw_event, variables = examples(script)[row.what]
+    facts = script.gather_facts(failure, last_raw_event, read(script, env=variables))
 
+    assert next(found for found in script.FAILURES if found.applies(facts)) is row
+    message, exit_code = example_message(script, row)
+    assert exit_code == row.exit_code
+    assert bool(message) == bool(row.says)
+    assert "\n" not in message and message.isprintable() and len(message) <= 300
+    assert KEY not in message
 
-# --- Settings: .env and the environment ---------------------------------------------------------
 
+def test_failure_of_a_run_is_reported_after_the_partial_answer(run_script, runner, script, row):
+    failure, last_raw_event, variables = examples(script)[row.what]
+    partial = getattr(last_raw_event, "delta", "")
+    runner.run = StubRun([*opening(), RawResponsesStreamEvent(last_raw_event)], error=failure)
 
-def test_env_file_beside_the_script_is_read(run_script, fake_runner, script_dir, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY")
-    (script_dir / ".env").write_text("OPENAI_API_KEY=sk-from-dotenv\nOPENAI_DEFAULT_MODEL=gpt-4.1-mini\n")
-    fake_runner.run = FakeRun(answer("Hi"))
+    outcome = run_script(env=variables)
 
-    outcome = run_script()
+    message, exit_code = example_message(script, row)
+    assert outcome.exit_code == exit_code
+    assert outcome.stdout.startswith(START + partial + "\n")
+    assert outcome.stderr == (f"error: {message}\n" if message else "")
+    if exit_code == 0:  # the answer arrived whole: the closing line says so
+        assert outcome.stdout.splitlines()[-1].startswith("=== Stream Complete (")
 
-    assert outcome.exit_code == 0
-    assert fake_runner.calls[0].api_key == "sk-from-dotenv"
-    assert fake_runner.calls[0].agent.model == "gpt-4.1-mini"
 
-
-def test_env_file_outside_the_script_folder_is_not_read(run_script, fake_runner, script_dir, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY")
-    (script_dir.parent / ".env").write_text("OPENAI_API_KEY=sk-from-elsewhere\n")
-
-    outcome = run_script()
-
-    assert outcome.exit_code == 2
-    assert fake_runner.calls == []
-
-
-def test_environment_beats_env_file(run_script, fake_runner, script_dir):
-    (script_dir / ".env").write_text("OPENAI_API_KEY=sk-from-dotenv\n")
-    fake_runner.run = FakeRun(answer("Hi"))
-
-    run_script()
-
-    assert fake_runner.calls[0].api_key == SECRET_KEY
-
-
-# --- Settings checked before any request: exit 2, one line, the Runner never called -------------
-
-
-def assert_refused_before_any_request(outcome, fake_runner, problem: str):
-    assert outcome.exit_code == 2
-    assert outcome.stdout == ""
-    assert outcome.stderr == f"error: {problem}\n"
-    assert fake_runner.calls == []
-
-
-def test_missing_key_exits_2_with_a_hint(run_script, fake_runner, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY")
-
-    outcome = run_script()
-
-    assert_refused_before_any_request(
-        outcome, fake_runner, "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first)."
-    )
-
-
-def test_key_left_empty_in_env_file_counts_as_missing(run_script, fake_runner, script_dir, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY")
-    (script_dir / ".env").write_text((ROOT / ".env.example").read_text())
-
-    outcome = run_script()
-
-    assert_refused_before_any_request(
-        outcome, fake_runner, "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first)."
-    )
-
-
-@pytest.mark.parametrize(
-    "env_file", [None, "OPENAI_API_KEY=sk-from-dotenv\n"], ids=["no .env", "key in .env"]
-)
-def test_key_exported_empty_exits_2_as_it_wins_over_env_file(
-    run_script, fake_runner, script_dir, monkeypatch, env_file
-):
-    monkeypatch.setenv("OPENAI_API_KEY", "")
-    if env_file:
-        (script_dir / ".env").write_text(env_file)
-
-    outcome = run_script()
-
-    assert_refused_before_any_request(
-        outcome, fake_runner, "OPENAI_API_KEY is set but empty in the environment, which wins over .env."
-    )
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        SECRET_KEY + " ",
-        SECRET_KEY + "\n",
-        "sk-test\tsecret-0123456789",
-        "\u201csk-test-secret-0123456789\u201d",
-    ],
-    ids=["trailing space", "newline", "tab", "curly quotes"],
-)
-def test_key_with_whitespace_or_non_ascii_exits_2_without_printing_it(
-    run_script, fake_runner, monkeypatch, key
-):
-    monkeypatch.setenv("OPENAI_API_KEY", key)
-
-    outcome = run_script()
-
-    assert_refused_before_any_request(
-        outcome, fake_runner, "OPENAI_API_KEY has whitespace or non-ASCII in it."
-    )
-    assert "secret" not in outcome.stderr
-
-
-@pytest.mark.parametrize("base_url", ["localhost:11434/v1", "ftp://example.com/v1"])
-def test_base_url_that_is_not_http_exits_2(run_script, fake_runner, monkeypatch, base_url):
-    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-
-    outcome = run_script()
-
-    assert_refused_before_any_request(outcome, fake_runner, f"OPENAI_BASE_URL '{base_url}' is not http(s).")
-    assert SECRET_KEY not in outcome.stderr
-
-
-@pytest.mark.parametrize("model", ["", "   "], ids=["empty", "whitespace"])
-def test_empty_model_exits_2(run_script, fake_runner, model):
-    outcome = run_script("--model", model)
-
-    assert_refused_before_any_request(outcome, fake_runner, "--model is empty.")
-
-
-@pytest.mark.parametrize(
-    ("args", "stdin"),
-    [([""], ""), ([" \t "], ""), ([""], "What is a closure?\n")],
-    ids=["empty argument", "whitespace argument", "empty argument beats stdin"],
-)
-def test_empty_prompt_exits_2(run_script, fake_runner, args, stdin):
-    outcome = run_script(*args, stdin=stdin)
-
-    assert_refused_before_any_request(outcome, fake_runner, "the prompt is empty.")
-
-
-@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
-def test_timeout_that_is_not_a_positive_number_of_seconds_exits_2(run_script, fake_runner, timeout):
-    outcome = run_script("--timeout", timeout)
-
-    assert_refused_before_any_request(outcome, fake_runner, "--timeout must be a number of seconds above 0.")
-
-
-def test_unknown_option_exits_2_with_usage(run_script, fake_runner):
-    outcome = run_script("--colour")
-
-    assert outcome.exit_code == 2
-    assert "unrecognized arguments: --colour" in outcome.stderr
-    assert fake_runner.calls == []
-
-
-# --- Failures: exit 1, the partial answer kept, one line on stderr ------------------------------
-
-BEFORE_STREAM = None  # the request failed before any response event arrived
-
-FAILURES = {
-    "401 invalid key": (
-        status_error(
-            openai.AuthenticationError, 401, f"Incorrect API key provided: {SECRET_KEY}.", "invalid_api_key"
-        ),
-        BEFORE_STREAM,
-        "the API key was rejected (HTTP 401). Check OPENAI_API_KEY.",
+OTHER_WAYS = {  # other failures that a row stands for, besides its example in failures.py
+    "the stream breaks off": lambda: (  # the SDK's words for a stream that ended with no terminal event
+        agents.ModelBehaviorError("Model did not produce a final response!"),
+        text_delta("Recursion").data,
     ),
-    "429 quota": (
-        status_error(openai.RateLimitError, 429, "You exceeded your current quota.", "insufficient_quota"),
-        BEFORE_STREAM,
-        "the server answered HTTP 429: You exceeded your current quota.",
-    ),
-    "429 rate limit": (
-        status_error(openai.RateLimitError, 429, "Rate limit reached for gpt-4o.", "rate_limit_exceeded"),
-        BEFORE_STREAM,
-        "the server answered HTTP 429: Rate limit reached for gpt-4o.",
-    ),
-    "other HTTP status": (
-        status_error(openai.NotFoundError, 404, "The model 'gpt-9' does not exist.", "model_not_found"),
-        BEFORE_STREAM,
-        "the server answered HTTP 404: The model 'gpt-9' does not exist.",
-    ),
-    "HTTP status with an empty body": (
-        http_error(503, ""),
-        BEFORE_STREAM,
-        "the server answered HTTP 503: Service Unavailable",
-    ),
-    "no connection": (
-        openai.APIConnectionError(request=REQUEST),
-        BEFORE_STREAM,
-        "could not connect to https://api.openai.com/v1.",
-    ),
-    "client read timeout": (
-        openai.APITimeoutError(request=REQUEST),
-        ["Recursion"],
-        "timed out: https://api.openai.com/v1 sent nothing for 300 s (see --timeout).",
-    ),
-    "stream breaks off": (
-        openai.APIConnectionError(request=REQUEST),
-        ["Recursion", " is"],
-        "the stream from https://api.openai.com/v1 stopped before the answer was complete.",
-    ),
-    "stream ends without a terminal event": (
-        ModelBehaviorError("Model did not produce a final response!"),
-        ["Recursion", " is"],
-        "the stream from https://api.openai.com/v1 stopped before the answer was complete.",
-    ),
-    "in-stream error raised by the client": (
-        openai.APIError("You exceeded your current quota.", REQUEST, body={"code": "insufficient_quota"}),
-        ["Recursion"],
-        "the server sent an error: You exceeded your current quota.",
-    ),
-    "in-stream error event": (
-        ModelBehaviorError("Responses stream ended with terminal event `error`."),
-        ["Recursion", error_event("The server had an error.", "server_error")],
-        "the server sent an error: The server had an error.",
-    ),
-    "response.failed": (
-        ModelBehaviorError("Responses stream ended with terminal event `response.failed`."),
-        ["Recursion", failed("The model crashed.")],
-        "the response failed: The model crashed.",
-    ),
-    "response.incomplete": (
-        ModelBehaviorError("Responses stream ended with terminal event `response.incomplete`."),
-        ["Recursion", " is", incomplete("max_output_tokens")],
-        "the answer was cut off (max_output_tokens).",
-    ),
-    "invalid JSON": (
-        json.JSONDecodeError("Expecting value", "{oops", 1),
-        ["Recursion"],
-        "https://api.openai.com/v1 sent a stream event that is not valid JSON.",
-    ),
-    "SDK error after a complete answer": (
-        ModelBehaviorError("Invalid JSON when parsing the final output."),
-        ["Recursion", *closing("Recursion")[:2]],
-        "the run failed: Invalid JSON when parsing the final output.",
-    ),
-    "other AgentsException": (
-        MaxTurnsExceeded("Max turns (10) exceeded"),
-        ["Recursion"],
-        "the run failed: Max turns (10) exceeded",
+    "an `error` event, or an error in a stream's data": lambda: streamed_by_the_client(
+        sse(text_delta("Recursion").data),
+        b'event: error\ndata: {"error": {"message": "You exceeded your current quota."}}\n\n',
     ),
 }
 
 
-def failing_run(error, items) -> FakeRun:
-    if items is BEFORE_STREAM:
-        return FakeRun(opening()[:1], error=error)
-    return FakeRun(streamed(*items), error=error)
+@pytest.mark.parametrize("what", OTHER_WAYS)
+def test_other_failure_of_a_row_selects_that_row(script, what):
+    failure, last_raw_event = OTHER_WAYS[what]()
+    facts = script.gather_facts(failure, last_raw_event, read(script))
+
+    assert next(row for row in script.FAILURES if row.applies(facts)).what == what
 
 
-@pytest.mark.parametrize(("error", "items", "message"), FAILURES.values(), ids=FAILURES.keys())
-def test_failure_exits_1_with_one_line_and_keeps_partial_output(
-    run_script, fake_runner, error, items, message
-):
-    fake_runner.run = failing_run(error, items)
-    partial = "".join(item for item in items or [] if isinstance(item, str))
-
-    outcome = run_script()
-
-    assert outcome.exit_code == 1
-    assert outcome.stdout == START + partial + "\n"  # the line is ended even when no text came
-    assert outcome.stderr == f"error: {message}\n"
-    assert SECRET_KEY not in outcome.stdout + outcome.stderr
-
-
-def test_connection_failure_names_the_configured_base_url(run_script, fake_runner, monkeypatch):
-    monkeypatch.setenv("OPENAI_BASE_URL", LOCAL_URL)
-    fake_runner.run = FakeRun(opening()[:1], error=openai.APIConnectionError(request=REQUEST))
-
-    outcome = run_script()
-
-    assert outcome.stderr == f"error: could not connect to {LOCAL_URL}.\n"
-
-
-def test_connection_failure_drops_the_trace_instead_of_retrying_its_export(
-    run_script, fake_runner, monkeypatch
-):
-    trace_processors = []
-    monkeypatch.setattr(agents, "set_trace_processors", trace_processors.append)
-    fake_runner.run = FakeRun(opening()[:1], error=openai.APIConnectionError(request=REQUEST))
-
-    run_script()
-
-    assert trace_processors == [[]]
-
-
-@pytest.mark.parametrize(
-    "body", ['{"error": "model \'llama9\' not found"}', "model 'llama9' not found\n"], ids=["JSON", "text"]
-)
-def test_error_body_that_is_only_text_is_shown(run_script, fake_runner, body):
-    fake_runner.run = FakeRun(opening()[:1], error=http_error(500, body))
-
-    outcome = run_script()
-
-    assert outcome.stderr == "error: the server answered HTTP 500: model 'llama9' not found\n"
-
-
-@pytest.mark.parametrize(
-    ("body", "shown"),
-    [
-        ("404 page not found", "404 page not found"),
-        ("", "Not Found"),
-    ],
-    ids=["text body", "empty body"],
-)
-def test_404_from_another_server_asks_whether_it_serves_the_responses_api(
-    run_script, fake_runner, monkeypatch, body, shown
-):
-    monkeypatch.setenv("OPENAI_BASE_URL", LOCAL_URL)
-    fake_runner.run = FakeRun(opening()[:1], error=http_error(404, body, LOCAL_URL))
-
-    outcome = run_script()
-
-    assert outcome.exit_code == 1
-    assert (
-        outcome.stderr
-        == f"error: {LOCAL_URL} answered HTTP 404 ({shown}); does it serve the Responses API?\n"
-    )
-
-
-@pytest.mark.parametrize(
-    "base_url",
-    [
-        None,
-        OPENAI_URL,
-        OPENAI_URL + "/",
-    ],
-    ids=["default", "openai", "openai with a trailing slash"],
-)
-def test_404_from_openai_gets_no_responses_api_hint(run_script, fake_runner, monkeypatch, base_url):
-    if base_url:
-        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-    not_found = status_error(
-        openai.NotFoundError, 404, "The model 'gpt-9' does not exist.", "model_not_found"
-    )
-    fake_runner.run = FakeRun(opening()[:1], error=not_found)
-
-    outcome = run_script()
-
-    assert outcome.stderr == "error: the server answered HTTP 404: The model 'gpt-9' does not exist.\n"
-
-
-def test_refusal_is_printed_on_stdout_then_a_notice_on_stderr(run_script, fake_runner):
-    fake_runner.run = FakeRun(opening(), error=ModelRefusalError("I can't help with that."))
+def test_refusal_is_printed_on_stdout_then_the_error_line(run_script, runner):
+    runner.run = StubRun(opening(), error=agents.ModelRefusalError("I can't help with that."))
 
     outcome = run_script()
 
@@ -615,153 +294,17 @@ def test_refusal_is_printed_on_stdout_then_a_notice_on_stderr(run_script, fake_r
     assert outcome.stderr == "error: the model refused to answer; its reply is above.\n"
 
 
-def test_invalid_json_event_names_the_base_url(run_script, fake_runner, monkeypatch):
-    monkeypatch.setenv("OPENAI_BASE_URL", LOCAL_URL)
-    bad_json = json.JSONDecodeError("Expecting property name enclosed in double quotes", "{'delta'}", 1)
-    fake_runner.run = FakeRun(streamed("Recursion"), error=bad_json)
-
-    outcome = run_script()
-
-    assert outcome.exit_code == 1
-    assert outcome.stdout == START + "Recursion\n"
-    assert outcome.stderr == f"error: {LOCAL_URL} sent a stream event that is not valid JSON.\n"
+def press_ctrl_c():
+    signal.raise_signal(signal.SIGINT)
 
 
-# --- The silence limit --------------------------------------------------------------------------
+async def press_ctrl_c_while_waiting():
+    asyncio.get_running_loop().call_later(0.01, press_ctrl_c)
 
 
-def test_silence_limit_cancels_the_run_and_exits_1_keeping_partial_output(
-    run_script, fake_runner, monkeypatch
-):
-    monkeypatch.setenv("OPENAI_BASE_URL", LOCAL_URL)
-    fake_runner.run = FakeRun(streamed("Recursion"), then_hang=True)
-
-    outcome = run_script("--timeout", "0.05")
-
-    assert fake_runner.run.cancelled
-    assert outcome.exit_code == 1
-    assert outcome.stdout == START + "Recursion\n"
-    assert outcome.stderr == f"error: timed out: {LOCAL_URL} sent nothing for 0.05 s (see --timeout).\n"
-    assert "could not connect" not in outcome.stderr
-
-
-class SlowRun(FakeRun):
-    """A server that is slow but never silent for long: 0.4 s after each event."""
-
-    async def stream_events(self):
-        async for event in super().stream_events():
-            yield event
-            await asyncio.sleep(0.4)
-
-
-def test_silence_limit_counts_from_the_latest_event(run_script, fake_runner):
-    # Three events, 1.2 s in all, but never 1 s without one.
-    fake_runner.run = SlowRun([text_delta("Re"), text_delta("cur"), text_delta("sion")])
-
-    outcome = run_script("--timeout", "1")
-
-    assert outcome.stderr == ""
-    assert outcome.exit_code == 0
-    assert outcome.stdout.startswith(START + "Recursion\n=== Stream Complete")
-
-
-# --- Every message is one line, safe for a terminal, without the key ----------------------------
-
-
-def test_multi_line_server_message_is_reported_on_one_line(run_script, fake_runner):
-    body = "Bad gateway:\n\n   upstream\tclosed\r\n the connection.\n"
-    fake_runner.run = FakeRun(opening()[:1], error=http_error(502, body))
-
-    outcome = run_script()
-
-    assert (
-        outcome.stderr
-        == "error: the server answered HTTP 502: Bad gateway: upstream closed the connection.\n"
-    )
-
-
-def test_terminal_control_codes_from_the_server_never_reach_stderr(run_script, fake_runner):
-    body = "\x1b[2J\x1b[31mall is lost\x1b[0m\x07\x08\x00"
-    fake_runner.run = FakeRun(opening()[:1], error=http_error(500, body))
-
-    outcome = run_script()
-
-    assert outcome.stderr == "error: the server answered HTTP 500: ?[2J?[31mall is lost?[0m???\n"
-
-
-def test_long_server_message_is_capped_at_300_characters(run_script, fake_runner):
-    fake_runner.run = FakeRun(opening()[:1], error=http_error(500, "x" * 2000))
-
-    outcome = run_script()
-
-    [line] = outcome.stderr.splitlines()
-    assert line.startswith("error: the server answered HTTP 500: xxx")
-    assert len(line) == len("error: ") + 300
-
-
-ECHOED_KEY = f"Key {SECRET_KEY} is not allowed; key={SECRET_KEY}"
-KEY_ECHOES = {
-    "HTTP body": (http_error(400, ECHOED_KEY), []),
-    "OpenAI error body": (status_error(openai.BadRequestError, 400, ECHOED_KEY, None), []),
-    "404 from another server": (http_error(404, ECHOED_KEY, LOCAL_URL), []),
-    "error event": (ModelBehaviorError("terminal event `error`"), [error_event(ECHOED_KEY, "bad_key")]),
-    "response.failed": (ModelBehaviorError("terminal event `response.failed`"), [failed(ECHOED_KEY)]),
-    "other error": (agents.UserError(ECHOED_KEY), []),
-}
-
-
-@pytest.mark.parametrize(("error", "items"), KEY_ECHOES.values(), ids=KEY_ECHOES.keys())
-def test_key_echoed_by_the_server_is_redacted_everywhere(run_script, fake_runner, monkeypatch, error, items):
-    monkeypatch.setenv("OPENAI_BASE_URL", LOCAL_URL)
-    fake_runner.run = FakeRun(streamed(*items), error=error)
-
-    outcome = run_script()
-
-    assert outcome.exit_code == 1
-    assert SECRET_KEY not in outcome.stdout + outcome.stderr
-    assert outcome.stderr.count("[key]") == 2
-
-
-# Every failure the script reports, and what a generic message would be built from.
-ALL_FAILURES = {
-    **{name: (error, items) for name, (error, items, _) in FAILURES.items()},
-    **{f"key echoed in {name}": case for name, case in KEY_ECHOES.items()},
-    "refusal": (ModelRefusalError("No."), []),
-    "JSON error body": (http_error(500, '{"error": "boom"}'), BEFORE_STREAM),
-    "text error body": (http_error(500, "boom"), BEFORE_STREAM),
-    "404 from another server": (http_error(404, "404 page not found", LOCAL_URL), BEFORE_STREAM),
-    "validation error": (ValueError("1 validation error for ResponseTextDeltaEvent"), ["Re"]),
-    "error without a message": (agents.AgentsException(), ["Re"]),
-}
-
-
-@pytest.mark.parametrize(("error", "items"), ALL_FAILURES.values(), ids=ALL_FAILURES.keys())
-def test_no_error_line_names_a_python_exception_class(run_script, fake_runner, monkeypatch, error, items):
-    fake_runner.run = failing_run(error, items)
-
-    outcome = run_script()
-
-    assert outcome.exit_code == 1
-    [line] = outcome.stderr.splitlines()
-    assert line.startswith("error: ")
-    assert not CLASS_NAME.search(line), line
-
-
-# --- Ctrl+C -------------------------------------------------------------------------------------
-
-
-class InterruptedRun(FakeRun):
-    """Replays its events, then the user presses Ctrl+C while the next one is awaited."""
-
-    async def stream_events(self):
-        for event in self.events:
-            yield event
-        signal.raise_signal(signal.SIGINT)
-        await asyncio.sleep(30)
-
-
-def test_ctrl_c_exits_130_silently_and_keeps_partial_output(run_script, fake_runner):
-    fake_runner.run = InterruptedRun(streamed("Recursion", " is"))
+@pytest.mark.parametrize("ctrl_c", [press_ctrl_c, press_ctrl_c_while_waiting], ids=["reading", "waiting"])
+def test_ctrl_c_exits_130_quietly_keeping_the_partial_answer(run_script, runner, ctrl_c):
+    runner.run = StubRun([*opening(), text_delta("Recursion"), text_delta(" is"), ctrl_c, HANG])
 
     outcome = run_script()
 
@@ -770,23 +313,359 @@ def test_ctrl_c_exits_130_silently_and_keeps_partial_output(run_script, fake_run
     assert outcome.stderr == ""
 
 
-# --- Tracing ------------------------------------------------------------------------------------
+def test_unexpected_failure_is_one_line_that_names_show_traceback(run_script, runner):
+    runner.run = StubRun(opening(), error=TypeError("'NoneType' object is not iterable"))
+
+    outcome = run_script()
+
+    assert outcome.exit_code == 1
+    [line] = outcome.stderr.splitlines()
+    assert line.startswith("error: unexpected failure: 'NoneType' object is not iterable")
+    assert "SHOW_TRACEBACK=1" in line
+
+
+def test_show_traceback_prints_the_traceback_of_an_unexpected_failure(run_script, runner):
+    runner.run = StubRun(opening(), error=TypeError("'NoneType' object is not iterable"))
+
+    outcome = run_script(env={"SHOW_TRACEBACK": "1"})
+
+    assert outcome.stderr.startswith("Traceback (most recent call last):\n")
+    assert "TypeError: 'NoneType' object is not iterable\nerror: unexpected failure: " in outcome.stderr
+    assert outcome.exit_code == 1
 
 
 @pytest.mark.parametrize(
-    ("base_url", "disabled"),
-    [(None, []), ("https://api.openai.com/v1/", []), (LOCAL_URL, [True])],
-    ids=["default", "openai", "local server"],
+    ("body", "shown"),
+    [
+        (
+            "Bad gateway:\n\n   upstream\tclosed\r\n the connection.\n",
+            "Bad gateway: upstream closed the connection.",
+        ),
+        ("\x1b[2J\x1b[31mall is lost\x1b[0m\x07", "?[2J?[31mall is lost?[0m?"),
+        ('{"error": "model \'llama9\' not found"}', "model 'llama9' not found"),
+        ("", "Bad Gateway"),  # no body: the status's own name
+    ],
+    ids=["lines", "control codes", "error as text", "empty"],
 )
-def test_tracing_is_switched_off_only_for_servers_other_than_openai(
-    run_script, fake_runner, monkeypatch, base_url, disabled
-):
-    if base_url:
-        monkeypatch.setenv("OPENAI_BASE_URL", base_url)
-    calls = []
-    monkeypatch.setattr(agents, "set_tracing_disabled", calls.append)
-    fake_runner.run = FakeRun(answer("Hi"))
+def test_server_text_is_shown_on_one_printable_line(script, body, shown):
+    failure, _ = streamed_by_the_client(httpx2.Response(502, text=body))
 
+    message, _ = script.explain(failure, None, read(script))
+
+    assert message == f"the server answered HTTP 502: {shown}"
+
+
+def test_long_server_text_is_cut_at_300_characters(script):
+    failure, _ = streamed_by_the_client(httpx2.Response(500, text="x" * 2000))
+
+    message, _ = script.explain(failure, None, read(script))
+
+    assert message.startswith("the server answered HTTP 500: xxx") and len(message) == 300
+
+
+@pytest.mark.parametrize("base_url", [None, "https://api.openai.com/v1/"], ids=["default", "trailing slash"])
+def test_404_from_openai_itself_gets_no_responses_api_hint(script, base_url):
+    body = {"error": {"message": "The model 'gpt-9' does not exist.", "code": "model_not_found"}}
+    failure, _ = streamed_by_the_client(httpx2.Response(404, json=body))
+    settings = read(script, env={"OPENAI_BASE_URL": base_url} if base_url else {})
+
+    message, _ = script.explain(failure, None, settings)
+
+    assert message == "the server answered HTTP 404: The model 'gpt-9' does not exist."
+
+
+@pytest.mark.parametrize(
+    "row", [row for row in load_script().FAILURES if "{url}" in row.says], ids=lambda row: row.what
+)
+def test_failure_message_names_the_server_of_the_settings(script, row):
+    failure, last_raw_event, _ = examples(script)[row.what]
+
+    message, _ = script.explain(
+        failure, last_raw_event, read(script, env={"OPENAI_BASE_URL": "http://gpu-7:8000/v1"})
+    )
+
+    assert "http://gpu-7:8000/v1" in message
+
+
+def test_connection_failure_names_the_proxy_without_its_password(script):
+    failure, _ = streamed_by_the_client(httpx2.ConnectError("[Errno 111] Connection refused"))
+    settings = read(script, env={"HTTPS_PROXY": "http://bob:pw-4321@proxy.example:3128"})
+
+    message, _ = script.explain(failure, None, settings)
+
+    proxy = "http://proxy.example:3128 (from HTTPS_PROXY)"
+    assert message == f"could not connect to https://api.openai.com/v1 through the proxy {proxy}."
+
+
+def test_certificate_failure_names_the_ssl_cert_file_in_use(script):
+    certifi = pytest.importorskip("certifi")  # the openai client's own certificates
+    failure, _ = streamed_by_the_client(connect_error(certificate_error("self-signed certificate")))
+    settings = read(script, env={"SSL_CERT_FILE": certifi.where()})
+
+    message, _ = script.explain(failure, None, settings)
+
+    assert settings.ssl_cert_file == certifi.where()
+    assert message.endswith(f"(with the certificates in SSL_CERT_FILE {certifi.where()}).")
+
+
+# --- Secrets: the key, and a password or a token in the base URL, are never printed ------------------
+
+SECRET_URL = "http://alice:pw-4321@llm.example.com/v1"
+QUERY_URL = "http://llm.example.com/v1?key=token-8765"  # refused: the client cannot use a query
+SECRETS = (KEY, "pw-4321", "token-8765")
+ECHO = f"You sent {KEY} to {SECRET_URL}, with password pw-4321."  # as servers echo
+
+
+@pytest.mark.parametrize(
+    ("failure", "last_raw_event"),
+    [
+        (streamed_by_the_client(httpx2.Response(400, text=ECHO))[0], None),
+        (streamed_by_the_client(httpx2.ConnectError("[Errno 111] Connection refused"))[0], None),
+        (terminal_event_error("response.failed"), failed(ECHO).data),
+        (terminal_event_error("error"), error_event(ECHO, "invalid_api_key").data),
+        (agents.UserError(ECHO), None),
+        (TypeError(ECHO), None),
+    ],
+    ids=["HTTP body", "no connection", "response.failed", "error event", "run failure", "unexpected"],
+)
+def test_failure_message_never_shows_a_secret(script, failure, last_raw_event):
+    message, _ = script.explain(failure, last_raw_event, read(script, env={"OPENAI_BASE_URL": SECRET_URL}))
+
+    assert message and KEY not in message and "pw-4321" not in message
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"OPENAI_BASE_URL": SECRET_URL.replace("http", "ftp")},
+        {"OPENAI_BASE_URL": SECRET_URL.replace(".com", ".com:port")},
+        {"OPENAI_API_KEY": KEY + "\n"},
+        {"OPENAI_BASE_URL": QUERY_URL},
+    ],
+    ids=["not http", "not a URL", "key with a newline", "a query string"],
+)
+def test_settings_problem_never_shows_a_secret(script, env):
+    problem = read(script, env=env)
+
+    assert isinstance(problem, str) and not any(secret in problem for secret in SECRETS)
+
+
+# --- Settings: the problems that stop the script before any request (exit 2) -------------------------
+
+KEY_MISSING = (
+    "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first), "
+    "or try `uv run tests/demo.py`, which needs none."
+)
+
+
+def case(name: str, problem: str, *argv: str, env=None, env_file: str = "", stdin: bytes | None = None):
+    """A settings problem: what read_settings() is given, and the start of what it says."""
+    return pytest.param(argv, env, env_file, stdin, problem, id=name)
+
+
+NOT_ASCII = "has whitespace or non-ASCII in it."
+PROBLEMS = [
+    case(
+        "key exported empty",
+        "OPENAI_API_KEY is set but empty in the environment, which wins over .env.",
+        env={"OPENAI_API_KEY": ""},
+        env_file="OPENAI_API_KEY=sk-from-dotenv\n",
+    ),
+    case("no key", KEY_MISSING, env={"OPENAI_API_KEY": None}),
+    case(
+        "key left empty in .env",
+        KEY_MISSING,
+        env={"OPENAI_API_KEY": None},
+        env_file=(ROOT / ".env.example").read_text(),
+    ),
+    case("key with a space", f"OPENAI_API_KEY {NOT_ASCII}", env={"OPENAI_API_KEY": KEY + " "}),
+    case("key with a tab", f"OPENAI_API_KEY {NOT_ASCII}", env={"OPENAI_API_KEY": "sk-\tx"}),
+    case("key in curly quotes", f"OPENAI_API_KEY {NOT_ASCII}", env={"OPENAI_API_KEY": f"\u201c{KEY}\u201d"}),
+    *(
+        case(f"base URL {url}", f"OPENAI_BASE_URL '{url}' is not http(s).", env={"OPENAI_BASE_URL": url})
+        for url in ["localhost:11434/v1", "ftp://example.com/v1"]
+    ),
+    *(
+        case(f"base URL {url}", f"OPENAI_BASE_URL '{url}' is not a valid URL: ", env={"OPENAI_BASE_URL": url})
+        for url in ["http://localhost:port/v1", "http://localhost:99999/v1", "http://[::1/v1", "http:///v1"]
+    ),
+    case("organization not ASCII", f"OPENAI_ORG_ID {NOT_ASCII}", env={"OPENAI_ORG_ID": "org-caf\u00e9"}),
+    case("project not ASCII", f"OPENAI_PROJECT_ID {NOT_ASCII}", env={"OPENAI_PROJECT_ID": "proj_\u00e9"}),
+    case(
+        "certificates missing",
+        "SSL_CERT_FILE '/nonexistent/ca.pem' does not name a file.",
+        env={"SSL_CERT_FILE": "/nonexistent/ca.pem"},
+    ),
+    case(
+        "no certificate in the file", f"SSL_CERT_FILE '{__file__}' holds no", env={"SSL_CERT_FILE": __file__}
+    ),
+    case(
+        "SOCKS proxy",
+        "ALL_PROXY is a SOCKS proxy, which needs the socksio package",
+        env={"ALL_PROXY": "socks5://localhost:1080"},
+    ),
+    case("default model blank", "OPENAI_DEFAULT_MODEL is set but blank.", env={"OPENAI_DEFAULT_MODEL": " "}),
+    case("model empty", "--model is empty.", "--model", ""),
+    case("model blank", "--model is empty.", "--model", " \t"),
+    case("model not text", "the model's name is not valid text.", "--model", "gpt-\udcff"),
+    case("prompt empty", "the prompt is empty.", ""),
+    case("prompt blank", "the prompt is empty.", " \n "),
+    case("prompt empty, stdin not", "the prompt is empty.", "", stdin=b"What is a monad?"),
+    case("prompt not UTF-8", "the prompt is not valid UTF-8 text.", "caf\udce9"),  # as Python gets bytes
+    case("stdin not UTF-8", "the prompt on standard input is not UTF-8 text.", stdin=b"caf\xe9\n"),
+    *(
+        case(f"timeout {timeout}", "--timeout must be a number of seconds above 0.", "--timeout", timeout)
+        for timeout in ["0", "-1", "nan", "inf"]
+    ),
+]
+
+
+@pytest.mark.parametrize(("argv", "env", "env_file", "stdin", "problem"), PROBLEMS)
+def test_settings_problem_is_named(script, tmp_path, argv, env, env_file, stdin, problem):
+    (tmp_path / ".env").write_text(env_file)
+
+    found = read(script, *argv, env=env, env_file=tmp_path / ".env", stdin=stdin)
+
+    assert isinstance(found, str) and found.startswith(problem)
+
+
+def test_settings_problem_exits_2_before_any_request(run_script, runner, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+
+    outcome = run_script()
+
+    assert outcome.exit_code == 2
+    assert outcome.stdout == ""
+    assert outcome.stderr == f"error: {KEY_MISSING}\n"
+    assert runner.calls == []
+
+
+def test_unknown_option_exits_2_with_the_usage(run_script, runner):
+    outcome = run_script("--colour")
+
+    assert outcome.exit_code == 2
+    assert outcome.stderr.startswith("usage: ")
+    assert "unrecognized arguments: --colour" in outcome.stderr
+    assert runner.calls == []
+
+
+# --- Settings: where they come from -------------------------------------------------------------------
+
+
+def test_env_file_beside_the_script_is_read(run_script, runner, environment, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    environment.write_text("OPENAI_API_KEY=sk-from-dotenv\nOPENAI_DEFAULT_MODEL=gpt-4.1-mini\n")
+
+    outcome = run_script()
+
+    assert outcome.exit_code == 0
+    [(agent, _, _)] = runner.calls
+    assert agent.model == "gpt-4.1-mini"
+
+
+def test_env_file_in_the_working_directory_is_not_read(run_script, runner, environment, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY")
+    Path(".env").write_text("OPENAI_API_KEY=sk-from-elsewhere\n")  # the working directory is not the script's
+
+    outcome = run_script()
+
+    assert outcome.exit_code == 2
+    assert runner.calls == []
+
+
+def test_environment_wins_over_env_file(script, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_API_KEY=sk-from-dotenv\nOPENAI_DEFAULT_MODEL=gpt-4.1-mini\n")
+
+    settings = read(script, env={"OPENAI_DEFAULT_MODEL": "gpt-4o"}, env_file=env_file)
+
+    assert (settings.key, settings.model) == (KEY, "gpt-4o")
+
+
+def test_set_up_sdk_exports_what_env_file_adds(script, tmp_path, environment):
+    env_file = tmp_path / ".env"
+    env_file.write_text("OPENAI_API_KEY=sk-from-dotenv\nOPENAI_AGENTS_DONT_LOG_MODEL_DATA=1\n")
+
+    script.set_up_sdk(read(script, env_file=env_file))
+
+    assert os.environ["OPENAI_AGENTS_DONT_LOG_MODEL_DATA"] == "1"  # the SDK's own settings in .env work
+    assert os.environ["OPENAI_API_KEY"] == KEY  # what the environment has stays
+
+
+@pytest.mark.parametrize(
+    ("env", "tracing"),
+    [
+        ({}, True),
+        ({"OPENAI_BASE_URL": "https://api.openai.com/v1/"}, True),
+        ({"OPENAI_BASE_URL": "http://localhost:11434/v1"}, False),  # its key would be sent to OpenAI
+        ({"OPENAI_AGENTS_DISABLE_TRACING": "true"}, False),
+    ],
+    ids=["default", "OpenAI", "local server", "disabled"],
+)
+def test_traces_go_to_openai_only_from_openai_and_unless_disabled(script, monkeypatch, env, tracing):
+    disabled = []
+    monkeypatch.setattr(agents, "set_tracing_disabled", disabled.append)
+
+    settings = read(script, env=env)
+    script.set_up_sdk(settings)
+
+    assert settings.tracing is tracing
+    assert disabled == ([] if tracing else [True])
+
+
+def test_default_agent_and_prompt_are_the_tutorials(run_script, runner):
     run_script()
 
-    assert calls == disabled
+    [(agent, prompt, _)] = runner.calls
+    assert (agent.name, agent.instructions) == (
+        "Assistant",
+        "You are a helpful assistant that explains things clearly.",
+    )
+    assert prompt == "Explain recursion in programming in simple terms."
+
+
+def test_prompt_argument_is_what_the_agent_is_asked(run_script, runner):
+    run_script("What is a closure?")
+
+    [(_, prompt, _)] = runner.calls
+    assert prompt == "What is a closure?"
+
+
+def test_prompt_argument_wins_over_standard_input(script):
+    assert read(script, "What is a closure?", stdin=b"What is a monad?").prompt == "What is a closure?"
+
+
+def test_prompt_is_read_from_piped_standard_input_stripped(script):
+    settings = read(script, stdin=b"  What is a closure?\nAnswer in one line.\n\n")
+
+    assert settings.prompt == "What is a closure?\nAnswer in one line."
+
+
+@pytest.mark.parametrize("stdin", [b"", b" \n\t\n"], ids=["empty", "blank"])
+def test_blank_standard_input_means_the_default_prompt(script, stdin):
+    assert read(script, stdin=stdin).prompt == "Explain recursion in programming in simple terms."
+
+
+def test_without_a_model_the_agent_gets_the_sdks_default(run_script, runner):
+    run_script()
+
+    [(agent, _, _)] = runner.calls
+    assert agent.model is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "model"),
+    [
+        (["--model", "Qwen/Qwen3-8B"], {}, "Qwen/Qwen3-8B"),
+        ([], {"OPENAI_DEFAULT_MODEL": "openai/gpt-oss-20b"}, "openai/gpt-oss-20b"),
+        (["--model", "gpt-4o-mini"], {"OPENAI_DEFAULT_MODEL": "gpt-4.1"}, "gpt-4o-mini"),
+    ],
+    ids=["--model", "OPENAI_DEFAULT_MODEL", "--model wins"],
+)
+def test_model_name_reaches_the_server_verbatim(run_script, runner, argv, env, model):
+    run_script(*argv, env=env)
+
+    [(agent, _, options)] = runner.calls
+    assert agent.model == model
+    # The run's provider sends the name as it is, without reading "Qwen/" or "openai/" as a provider.
+    assert options["run_config"].model_provider.get_model(agent.model).model == model
