@@ -43,6 +43,7 @@ DEFAULT_PROMPT = "Explain recursion in programming in simple terms."
 DEFAULT_BASE_URL = "https://api.openai.com/v1"  # OpenAI's own
 DEFAULT_TIMEOUT = 300  # seconds of silence; reasoning models can think for minutes between events
 CONNECT_TIMEOUT = 5  # seconds for each attempt to connect; the openai client makes up to three
+AFTER_THE_ANSWER = 1  # seconds to wait for a server to close the stream after response.completed
 ENV_FILE = Path(__file__).with_name(".env")  # beside this script, wherever it is run from
 SHOW_TRACEBACK = "SHOW_TRACEBACK"  # set this variable to 1 to see the traceback of an unexpected failure
 
@@ -84,7 +85,7 @@ class StreamWatch:
 
     async def events(self):
         """result.stream_events(), ended by the server's silence, logged with --events."""
-        SILENCE.restart()
+        SILENCE.start(self.settings.timeout)
         watchdog = asyncio.create_task(self.end_when_silent())
         try:
             async for event in self.result.stream_events():
@@ -100,12 +101,14 @@ class StreamWatch:
 
     async def end_when_silent(self) -> None:
         tick = min(1.0, self.settings.timeout / 10)
-        while not SILENCE.count(tick, self.settings.timeout):
+        while not SILENCE.count(tick):
             await asyncio.sleep(tick)
         self.result.cancel()
 
     def note(self, event) -> None:
         """Keep what the closing line or a failure message will need; make each delta printable."""
+        if event.type == "run_item_stream_event" and event.name in ("tool_called", "handoff_requested"):
+            self.last_raw_event = None  # the SDK sends another request: its failures are its own
         if event.type != "raw_response_event":
             return
         data, self.last_raw_event = event.data, event.data
@@ -116,6 +119,7 @@ class StreamWatch:
         response = getattr(data, "response", None)
         self.model = getattr(response, "model", None) or self.model
         if getattr(data, "type", None) == "response.completed":
+            SILENCE.answer_complete()
             usage = getattr(response, "usage", None)  # null from some servers
             counts = [getattr(usage, "input_tokens", None), getattr(usage, "output_tokens", None)]
             if all(isinstance(count, int) for count in counts):
@@ -133,10 +137,10 @@ class StreamWatch:
 
     def closing_line(self) -> str:
         finished = self.result.final_output is not None or self.failure is not None  # see FAILURES
-        facts = [self.model] if isinstance(self.model, str) else []
+        facts = [printable(self.model, self.settings)] if isinstance(self.model, str) else []
         if self.first_token_at:
             facts.append(f"first token {self.first_token_at - self.started:.2f} s")
-        facts.append(f"total {time.monotonic() - self.started:.1f} s")
+        facts.append(f"total {time.monotonic() - self.started:.2f} s")
         if self.tokens and not self.tokens_unreported:
             facts.append(f"{self.tokens[0]} in / {self.tokens[1]} out tokens")
         else:
@@ -147,29 +151,39 @@ class StreamWatch:
 class Silence:
     """How long the server has said nothing, counted only while it is the server's turn to speak.
 
-    The clock runs from the moment the request is sent; the response's headers and each event restart
-    it; connecting is the client's business (CONNECT_TIMEOUT). Time in which this program could not run,
-    stopped by Ctrl+Z or blocked writing to a reader that paused (`| less`, Ctrl+S), is not counted.
+    The clock runs from the moment a request is sent until its response closes; the response's headers
+    and each event restart it. Connecting is the client's business (CONNECT_TIMEOUT), and so is the wait
+    before it retries an error. Time in which this program could not run, stopped by Ctrl+Z or blocked
+    writing to a reader that paused (`| less`, Ctrl+S), is not counted.
     """
 
     def __init__(self) -> None:
-        self.seconds: float | None = 0.0  # None while connecting
+        self.timeout = self.limit = DEFAULT_TIMEOUT
+        self.seconds: float | None = 0.0  # None while it is not the server's turn
         self.last_tick = time.monotonic()
         self.timed_out = False
+
+    def start(self, timeout: float) -> None:
+        self.timeout = self.limit = timeout
+        self.restart()
 
     def restart(self) -> None:
         self.seconds, self.last_tick, self.timed_out = 0.0, time.monotonic(), False
 
     def pause(self) -> None:
-        self.seconds = None
+        self.seconds, self.limit = None, self.timeout
 
-    def count(self, tick: float, limit: float) -> bool:
-        """Add the time since the last tick, at most two ticks of it; return whether `limit` is reached."""
+    def answer_complete(self) -> None:
+        """The server has said all it had to say: a connection it then leaves open ends soon."""
+        self.limit = min(self.timeout, AFTER_THE_ANSWER)
+
+    def count(self, tick: float) -> bool:
+        """Add the time since the last tick, at most two ticks of it; return whether the limit is reached."""
         now = time.monotonic()
         if self.seconds is not None:
             self.seconds += min(now - self.last_tick, 2 * tick)
         self.last_tick = now
-        self.timed_out = self.seconds is not None and self.seconds >= limit
+        self.timed_out = self.seconds is not None and self.seconds >= self.limit
         return self.timed_out
 
 
@@ -210,6 +224,7 @@ class Settings:
     project: str | None = None
     url_has_credentials: bool = False  # httpx then sends them instead of the key
     proxy: str | None = None  # "http://proxy:3128 (from HTTPS_PROXY)", shown without credentials
+    proxy_urls: tuple[str, ...] = ()  # every proxy in the environment, whose passwords are secrets
     ssl_cert_file: str | None = None
     tracing: bool = True  # OPENAI_AGENTS_DISABLE_TRACING, or another server than OpenAI's, turns it off
     from_env_file: dict[str, str] = field(default_factory=dict)  # what .env adds to the environment
@@ -221,7 +236,10 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
     Returns the settings, or the problem that would stop them from working (exit status 2).
     Variables set in the environment win over .env.
     """
-    from_env_file = {name: value for name, value in dotenv_values(env_file).items() if value is not None}
+    try:
+        from_env_file = {name: value for name, value in dotenv_values(env_file).items() if value is not None}
+    except UnicodeDecodeError:
+        return f"{env_file} is not UTF-8 text; save it as UTF-8."
     from_env_file = {name: value for name, value in from_env_file.items() if name not in environ}
     variables = {**from_env_file, **environ}
     default_model = variables.get("OPENAI_DEFAULT_MODEL")
@@ -243,11 +261,15 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
     if prompt is None and stdin is not None and not stdin.isatty():  # then what was piped in
         prompt, stdin_problem = read_piped_prompt(stdin)
     model = arguments.model if arguments.model is not None else default_model
+    model = model.strip() if model is not None else None  # a line break from .env is no part of a name
     key = variables.get("OPENAI_API_KEY", "")
-    base_url = (variables.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    base_url = (variables.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
     shown_url = without_secrets(base_url)
-    proxy_variable, proxy_url = proxy_for(base_url, variables)
+    proxies = environment_proxies(variables)
+    proxy_variable, proxy_url = proxy_for(base_url, proxies)
+    proxy_urls = {variable: url for scheme, (variable, url) in proxies.items() if scheme != "no"}
     cert_file = variables.get("SSL_CERT_FILE") or None
+    key_log = variables.get("SSLKEYLOGFILE") or None  # where Python writes TLS keys, for Wireshark
     for found, problem in [
         (
             environ.get("OPENAI_API_KEY") == "",
@@ -259,7 +281,10 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
             "or try `uv run tests/demo.py`, which needs none.",
         ),
         (not all("!" <= char <= "~" for char in key), "OPENAI_API_KEY has whitespace or non-ASCII in it."),
-        (not base_url.startswith(("http://", "https://")), f"OPENAI_BASE_URL {shown_url!r} is not http(s)."),
+        (
+            urllib.parse.urlsplit(base_url).scheme.lower() not in ("http", "https") or "//" not in base_url,
+            f"OPENAI_BASE_URL {shown_url!r} is not http(s).",
+        ),
         (
             url_problem(base_url),
             f"OPENAI_BASE_URL {shown_url!r} is not a valid URL: {url_problem(base_url)}.",
@@ -277,12 +302,23 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
             f"SSL_CERT_FILE {cert_file!r} {certificate_problem(cert_file or '')}.",
         ),
         (
-            socks_without_socksio(proxy_url),
-            f"{proxy_variable} is a SOCKS proxy, which needs the socksio package: "
-            f"run `uv add socksio`, or unset {proxy_variable}.",
+            key_log and not os.path.isdir(os.path.dirname(os.path.abspath(key_log))),
+            f"SSLKEYLOGFILE {key_log!r} is in a folder that does not exist.",
+        ),
+        *(
+            (url_problem(url), f"{variable} is not a valid proxy URL: {url_problem(url)}.")
+            for variable, url in proxy_urls.items()
+        ),
+        *(  # httpx sets up every proxy in the environment, also those it will not use
+            (
+                url.lower().startswith("socks") and importlib.util.find_spec("socksio") is None,
+                f"{variable} is a SOCKS proxy, which needs the socksio package: "
+                f"run `uv add socksio`, or unset {variable}.",
+            )
+            for variable, url in proxy_urls.items()
         ),
         (default_model is not None and not default_model.strip(), "OPENAI_DEFAULT_MODEL is set but blank."),
-        (model is not None and not model.strip(), "--model is empty."),
+        (model == "", "--model is empty."),
         (model is not None and not is_text(model), "the model's name is not valid text."),
         (stdin_problem is not None, stdin_problem),
         (prompt is not None and not prompt.strip(), "the prompt is empty."),
@@ -301,8 +337,9 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
         shown_url=shown_url,
         organization=variables.get("OPENAI_ORG_ID") or None,
         project=variables.get("OPENAI_PROJECT_ID") or None,
-        url_has_credentials=bool(urllib.parse.urlsplit(base_url).username),
+        url_has_credentials="@" in urllib.parse.urlsplit(base_url).netloc,
         proxy=f"{without_secrets(proxy_url)} (from {proxy_variable})" if proxy_url else None,
+        proxy_urls=tuple(proxy_urls.values()),
         ssl_cert_file=cert_file,
         # Traces go to OpenAI, with a key that a local server's key is not.
         tracing=base_url == DEFAULT_BASE_URL
@@ -331,14 +368,23 @@ def is_ascii(text: str) -> bool:
     return all("!" <= char <= "~" for char in text)
 
 
+URL_PARTS = re.compile(
+    r"(?P<scheme>[a-zA-Z][\w+.-]*:)?(?P<slashes>/*)(?P<authority>[^/?#;]*)(?P<path>[^?#;]*)"
+)
+
+
 def without_secrets(url: str) -> str:
-    """`url` without a user name, password, query or fragment, which may hold secrets."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = parts.netloc.rpartition("@")[2]
-        return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
-    except ValueError:  # it does not parse; cut what could be a secret all the same
-        return re.sub(r"//[^/]*@", "//", url).split("?")[0].split("#")[0]
+    """`url` without a user name, password, query, parameters or fragment, which may hold secrets."""
+    parts = URL_PARTS.match(url)
+    host = parts["authority"].rpartition("@")[2]
+    return f"{parts['scheme'] or ''}{parts['slashes']}{host}{parts['path']}"
+
+
+def secrets_in(url: str) -> list[str]:
+    """The password in `url`, and all after its path (query, parameters, fragment)."""
+    parts = URL_PARTS.match(url)
+    password = parts["authority"].rpartition("@")[0].partition(":")[2]
+    return [password, url[parts.end() :]]
 
 
 def url_problem(url: str) -> str | None:
@@ -352,32 +398,46 @@ def url_problem(url: str) -> str | None:
     return None if parts.hostname else "it has no host"
 
 
-def proxy_for(url: str, variables: dict[str, str]) -> tuple[str | None, str | None]:
-    """The proxy that httpx takes from the environment for `url`: (its variable, its URL), or (None, None)."""
+def environment_proxies(variables: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """The proxies in the environment by scheme, "no" for NO_PROXY: {scheme: (variable, value)}.
+
+    As urllib reads them, and httpx with it: a lower-case variable wins, even when it is empty.
+    """
+    proxies = {}
+    for lower_case_only in False, True:
+        for variable, value in variables.items():
+            if variable.lower().endswith("_proxy") and (variable.islower() or not lower_case_only):
+                scheme = variable[: -len("_proxy")].lower()
+                if value:
+                    proxies[scheme] = (
+                        variable,
+                        value if "://" in value or scheme == "no" else f"http://{value}",
+                    )
+                elif lower_case_only:
+                    proxies.pop(scheme, None)
+    return {scheme: found for scheme, found in proxies.items() if scheme in ("http", "https", "all", "no")}
+
+
+def proxy_for(url: str, proxies: dict[str, tuple[str, str]]) -> tuple[str | None, str | None]:
+    """The proxy that httpx uses for `url`: (its variable, its URL), or (None, None)."""
     try:
-        scheme, host = urllib.parse.urlsplit(url).scheme, urllib.parse.urlsplit(url).hostname or ""
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
     except ValueError:  # `url` does not parse ("http://[::1/v1"): read_settings() says so, with exit 2
         return None, None
-    no_proxy = variables.get("no_proxy") or variables.get("NO_PROXY") or ""
+    no_proxy = proxies.get("no", ("", ""))[1]
     if urllib.request.proxy_bypass_environment(host, {"no": no_proxy}):
         return None, None
-    for name in (f"{scheme}_proxy", "all_proxy"):
-        for variable in (name, name.upper()):  # as urllib reads them: lower case first
-            if variables.get(variable):
-                return variable, variables[variable]
-    return None, None
-
-
-def socks_without_socksio(proxy_url: str | None) -> bool:
-    return bool(proxy_url) and proxy_url.startswith("socks") and importlib.util.find_spec("socksio") is None
+    return proxies.get(parts.scheme.lower()) or proxies.get("all") or (None, None)
 
 
 def certificate_problem(path: str) -> str | None:
     """Why the certificates in `path` cannot be used, or None."""
     if not os.path.isfile(path):
         return "does not name a file"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        context = ssl.create_default_context(cafile=path)
+        context.load_verify_locations(cafile=path)
     except (ssl.SSLError, OSError, ValueError):
         return "holds no certificate that can be read"
     return None if context.cert_store_stats()["x509_ca"] else "holds no certificate authority"
@@ -397,7 +457,7 @@ def set_up_sdk(settings: Settings) -> None:
         base_url=settings.base_url,
         organization=settings.organization,
         project=settings.project,
-        timeout=openai.Timeout(settings.timeout, connect=CONNECT_TIMEOUT, read=None),
+        timeout=openai.Timeout(None, connect=CONNECT_TIMEOUT),
         http_client=http_client,
     )
     agents.set_default_openai_client(client)
@@ -418,10 +478,15 @@ async def follow(request: httpx2.Request) -> None:
 async def on_transport_step(step: str, info: dict) -> None:
     if step.endswith(".send_request_body.complete"):
         SILENCE.restart()  # the request is out: from now on the server is the one keeping us waiting
+    elif step.endswith(".response_closed.complete"):
+        SILENCE.pause()  # the SDK's turn: it may run a tool, say, before its next request
 
 
 async def heard(response: httpx2.Response) -> None:
-    SILENCE.restart()
+    if response.is_error:
+        SILENCE.pause()  # the client retries 429 and 5xx after a wait of its own (Retry-After)
+    else:
+        SILENCE.restart()
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -485,17 +550,21 @@ class Facts:
     error: BaseException | None
     ending: str  # the last raw event's type without "response.": "completed", "failed", "error", ...
     url: str  # the base URL, without secrets
-    via: str  # " through the proxy ..." when a proxy from the environment is in use
+    proxy: str  # the proxy from the environment in use, without secrets; "" if none
+    via: str  # " through the proxy ..." when one is in use
     url_has_credentials: bool
     status: int | None  # of an HTTP error
     detail: str  # what the server said about an HTTP error
     reason: str  # why the answer was incomplete
     server_message: str  # of response.failed or an error event
     certificate: str  # why the server's certificate failed verification; "" if it did not
-    connected: bool  # False if connecting failed, or took too long
+    tls_failed: bool  # a TLS connection could not be made, for another reason than the certificate
+    connection_lost: bool  # the connection failed, or broke, before an HTTP answer
+    reached: bool  # the connection was made (False: refused, no answer in time, no such host, ...)
     timeout: float
     connect_timeout: float
     message: str  # the failure's own words
+    cause: str  # the words of the first failure that led to it
     kind: str  # the failure's kind, for the unexpected: "TypeError", ...
 
 
@@ -522,23 +591,28 @@ FAILURES = [
         exit_code=0,
     ),
     Failure(
-        "`response.completed` arrived, then the connection broke or went quiet",
-        applies=lambda facts: (
-            facts.ending == "completed" and (not facts.connected or is_a(ServerSilent)(facts))
-        ),
-        says="",
-        exit_code=0,
-    ),
-    Failure(
         "Ctrl+C, at any moment",
         applies=is_a(KeyboardInterrupt, asyncio.CancelledError),
         says="",
         exit_code=130,
     ),
     Failure(
+        "`response.completed` arrived, then the connection broke or went quiet, or the SDK could not read it",
+        applies=lambda facts: (
+            facts.ending == "completed" and not is_a(agents.AgentsException, OSError)(facts)
+        ),
+        says="",
+        exit_code=0,
+    ),
+    Failure(
         "a certificate that fails verification (self-signed, or a proxy's)",
         applies=lambda facts: bool(facts.certificate),
         says="the certificate of {url}{via} failed verification: {certificate}.",
+    ),
+    Failure(
+        "no TLS connection (`https://` to a plain HTTP port, say)",
+        applies=lambda facts: facts.tls_failed and not facts.ending,
+        says="could not make a TLS connection to {url}{via} ({cause}); does it serve https?",
     ),
     Failure(
         "no connection within 5 s, three times",
@@ -547,8 +621,13 @@ FAILURES = [
     ),
     Failure(
         "no connection",
-        applies=lambda facts: not facts.connected and not facts.ending,
+        applies=lambda facts: facts.connection_lost and not facts.reached and not facts.ending,
         says="could not connect to {url}{via}.",
+    ),
+    Failure(
+        "a connection, but no HTTP answer",
+        applies=lambda facts: facts.connection_lost and not facts.ending,
+        says="{url}{via} closed the connection without an HTTP answer ({cause}).",
     ),
     Failure(
         "HTTP 401 with a user name and password in `OPENAI_BASE_URL`",
@@ -562,6 +641,11 @@ FAILURES = [
         says="the API key was rejected (HTTP 401). Check OPENAI_API_KEY.",
     ),
     Failure(
+        "HTTP 407 from a proxy",
+        applies=lambda facts: facts.status == 407 and bool(facts.proxy),
+        says="the proxy {proxy} wants a user name and password (HTTP 407).",
+    ),
+    Failure(
         "HTTP 404, not from OpenAI",
         applies=lambda facts: facts.status == 404 and facts.url != DEFAULT_BASE_URL,
         says="{url} answered HTTP 404 ({detail}); does it serve the Responses API?",
@@ -569,7 +653,7 @@ FAILURES = [
     Failure(
         "any other HTTP status",
         applies=lambda facts: facts.status is not None,
-        says="the server answered HTTP {status}: {detail}",
+        says="the server{via} answered HTTP {status}: {detail}",
     ),
     Failure(
         "the server silent for `--timeout` seconds",
@@ -599,9 +683,14 @@ FAILURES = [
     Failure(
         "the stream breaks off",
         applies=lambda facts: (
-            facts.ending != "completed" and (not facts.connected or is_a(agents.ModelBehaviorError)(facts))
+            bool(facts.ending) and (facts.connection_lost or is_a(agents.ModelBehaviorError)(facts))
         ),
         says="the stream from {url}{via} stopped before the answer was complete.",
+    ),
+    Failure(
+        "an answer that is not a stream of Responses API events",
+        applies=is_a(agents.ModelBehaviorError),
+        says="{url} answered, but with no Responses API event; does it serve the Responses API?",
     ),
     Failure(
         "an event that is not JSON",
@@ -621,13 +710,13 @@ FAILURES = [
     ),
     Failure(
         "output cannot be written",
-        applies=lambda facts: is_a(OSError)(facts) and facts.error.filename is None,
+        applies=lambda facts: is_output_error(facts.error),
         says="cannot write the answer: {message}.",
     ),
     Failure(
-        "anything else (set `SHOW_TRACEBACK=1` to see where)",
+        "anything else",
         applies=lambda facts: True,
-        says="unexpected failure: {message} ({kind}). Run again with " + SHOW_TRACEBACK + "=1 to see where.",
+        says="unexpected failure ({kind}; run again with " + SHOW_TRACEBACK + "=1 to see where): {message}",
     ),
 ]
 
@@ -636,11 +725,7 @@ def explain(failure: BaseException | None, last_raw_event, settings: Settings | 
     """The message for a failure (one line, safe for a terminal, no secrets) and the exit code."""
     facts = gather_facts(failure, last_raw_event, settings)
     row = next(row for row in FAILURES if row.applies(facts))
-    message = row.says.format_map(vars(facts))
-    for secret, replacement in secrets_of(settings):
-        message = message.replace(secret, replacement)
-    message = " ".join(message.split())  # one line
-    return "".join(char if char.isprintable() else "?" for char in message[:300]), row.exit_code
+    return printable(row.says.format_map(vars(facts)), settings), row.exit_code
 
 
 def say_why(failure: BaseException, last_raw_event, settings: Settings | None) -> int:
@@ -686,24 +771,36 @@ def gather_facts(failure: BaseException | None, last_raw_event, settings: Settin
     status_errors = (openai.APIStatusError, httpx2.HTTPStatusError)
     answer = next((error.response for error in failures if isinstance(error, status_errors)), None)
     lost = any(isinstance(error, openai.APIConnectionError | httpx2.TransportError) for error in failures)
+    not_reached = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.ProxyError, httpx2.UnsupportedProtocol)
     certificate = next((error for error in failures if isinstance(error, ssl.SSLCertVerificationError)), None)
+    reason = getattr(getattr(response, "incomplete_details", None), "reason", None)
     return Facts(
         error=failure,
         ending=ending.removeprefix("response.") if isinstance(ending, str) else "",
         url=settings.shown_url if settings else DEFAULT_BASE_URL,
+        proxy=settings.proxy or "" if settings else "",
         via=f" through the proxy {settings.proxy}" if settings and settings.proxy else "",
         url_has_credentials=bool(settings and settings.url_has_credentials),
         status=answer.status_code if answer is not None else None,
         detail=str(body or getattr(answer, "reason_phrase", None) or ""),
-        reason=str(getattr(getattr(response, "incomplete_details", None), "reason", None)),
+        reason=str(reason or "no reason given"),
         server_message=str(server_message),
         certificate=describe_certificate_failure(certificate, settings),
-        connected=answer is not None or not lost,
+        tls_failed=any(isinstance(error, ssl.SSLError) for error in failures),
+        connection_lost=lost and answer is None,
+        # Failures built by hand (in tests, say) carry no cause: take them as not reaching the server.
+        reached=len(failures) > 1 and not any(isinstance(error, not_reached) for error in failures),
         timeout=settings.timeout if settings else DEFAULT_TIMEOUT,
         connect_timeout=CONNECT_TIMEOUT,
-        message=getattr(failure, "strerror", None) or str(failure) or type(failure).__name__,
+        message=failure.strerror if is_output_error(failure) else str(failure) or type(failure).__name__,
+        cause=str(failures[-1]) or type(failures[-1]).__name__ if failures else "",
         kind=type(failure).__name__,
     )
+
+
+def is_output_error(failure: BaseException | None) -> bool:
+    """Whether writing failed: an OSError that names no file, with the system's words for it."""
+    return isinstance(failure, OSError) and failure.filename is None and bool(failure.strerror)
 
 
 def chain(failure: BaseException | None):
@@ -720,20 +817,29 @@ def describe_certificate_failure(
 ) -> str:
     if error is None:
         return ""
-    why = error.verify_message or error.reason or "unknown"
+    why = (error.verify_message or error.reason or "unknown").rstrip(".")
     if settings and settings.ssl_cert_file:
         return f"{why} (with the certificates in SSL_CERT_FILE {settings.ssl_cert_file})"
     return why
 
 
 def secrets_of(settings: Settings | None) -> list[tuple[str, str]]:
-    """What must never be printed, longest first: the key, and a password or query in the base URL."""
+    """What must never be printed, longest first: the key, and passwords or tokens in URLs."""
     if settings is None:
         return []
-    parts = urllib.parse.urlsplit(settings.base_url)
-    found = [(settings.key, "[key]"), (parts.password, "[secret]"), (parts.query, "[secret]")]
-    found += [(value, "[secret]") for _, value in urllib.parse.parse_qsl(parts.query)]
+    found = [(settings.key, "[key]")]
+    for url in settings.base_url, *settings.proxy_urls:
+        found += [(secret, "[secret]") for secret in secrets_in(url)]
     return sorted(((secret, shown) for secret, shown in found if secret), key=lambda pair: -len(pair[0]))
+
+
+def printable(text: str, settings: Settings | None) -> str:
+    """`text` on one line, without secrets or control characters, cut at 300 characters."""
+    for secret, shown in secrets_of(settings):
+        text = text.replace(secret, shown)
+    text = " ".join(text.split())
+    text = text if len(text) <= 300 else text[:299] + "…"
+    return "".join(char if char.isprintable() else "?" for char in text)
 
 
 if __name__ == "__main__":
