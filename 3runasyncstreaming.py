@@ -683,13 +683,14 @@ FAILURES = [
     Failure(
         "the stream breaks off",
         applies=lambda facts: (
-            bool(facts.ending) and (facts.connection_lost or is_a(agents.ModelBehaviorError)(facts))
+            facts.ending not in ("", "completed")
+            and (facts.connection_lost or is_a(agents.ModelBehaviorError)(facts))
         ),
         says="the stream from {url}{via} stopped before the answer was complete.",
     ),
     Failure(
         "an answer that is not a stream of Responses API events",
-        applies=is_a(agents.ModelBehaviorError),
+        applies=lambda facts: is_a(agents.ModelBehaviorError)(facts) and not facts.ending,
         says="{url} answered, but with no Responses API event; does it serve the Responses API?",
     ),
     Failure(
