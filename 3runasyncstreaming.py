@@ -89,7 +89,7 @@ class StreamWatch:
         watchdog = asyncio.create_task(self.end_when_silent())
         try:
             async for event in self.result.stream_events():
-                SILENCE.restart()  # the server spoke
+                SILENCE.spoke()
                 self.note(event)
                 if self.settings.events:
                     print(describe(event), file=sys.stderr)
@@ -172,6 +172,11 @@ class Silence:
 
     def pause(self) -> None:
         self.seconds, self.limit = None, self.timeout
+
+    def spoke(self) -> None:
+        """An event arrived: the server spoke, unless it is not its turn (an SDK event, or one read late)."""
+        if self.seconds is not None:
+            self.restart()
 
     def answer_complete(self) -> None:
         """The server has said all it had to say: a connection it then leaves open ends soon."""
@@ -282,7 +287,7 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
         ),
         (not all("!" <= char <= "~" for char in key), "OPENAI_API_KEY has whitespace or non-ASCII in it."),
         (
-            urllib.parse.urlsplit(base_url).scheme.lower() not in ("http", "https") or "//" not in base_url,
+            base_url.partition(":")[0].lower() not in ("http", "https") or "//" not in base_url,
             f"OPENAI_BASE_URL {shown_url!r} is not http(s).",
         ),
         (
@@ -479,14 +484,12 @@ async def on_transport_step(step: str, info: dict) -> None:
     if step.endswith(".send_request_body.complete"):
         SILENCE.restart()  # the request is out: from now on the server is the one keeping us waiting
     elif step.endswith(".response_closed.complete"):
-        SILENCE.pause()  # the SDK's turn: it may run a tool, say, before its next request
+        # The SDK's turn: it may run a tool before its next request, or the client wait to retry a 429.
+        SILENCE.pause()
 
 
 async def heard(response: httpx2.Response) -> None:
-    if response.is_error:
-        SILENCE.pause()  # the client retries 429 and 5xx after a wait of its own (Retry-After)
-    else:
-        SILENCE.restart()
+    SILENCE.restart()  # the headers count as the server speaking
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -625,9 +628,9 @@ FAILURES = [
         says="could not connect to {url}{via}.",
     ),
     Failure(
-        "a connection, but no HTTP answer",
+        "a connection, but no HTTP answer that can be read",
         applies=lambda facts: facts.connection_lost and not facts.ending,
-        says="{url}{via} closed the connection without an HTTP answer ({cause}).",
+        says="{url}{via} sent no HTTP answer that could be read ({cause}).",
     ),
     Failure(
         "HTTP 401 with a user name and password in `OPENAI_BASE_URL`",
@@ -794,7 +797,7 @@ def gather_facts(failure: BaseException | None, last_raw_event, settings: Settin
         timeout=settings.timeout if settings else DEFAULT_TIMEOUT,
         connect_timeout=CONNECT_TIMEOUT,
         message=failure.strerror if is_output_error(failure) else str(failure) or type(failure).__name__,
-        cause=str(failures[-1]) or type(failures[-1]).__name__ if failures else "",
+        cause=(str(failures[-1]) or type(failures[-1]).__name__).rstrip(".") if failures else "",
         kind=type(failure).__name__,
     )
 

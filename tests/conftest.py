@@ -30,6 +30,7 @@ SETTINGS_VARIABLES = (
     "OPENAI_PROJECT_ID",
     "OPENAI_AGENTS_DISABLE_TRACING",
     "SSL_CERT_FILE",
+    "SSLKEYLOGFILE",
     "SHOW_TRACEBACK",
     *(f"{name}_proxy" for name in ("http", "https", "all", "no")),
     *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "ALL", "NO")),

@@ -41,14 +41,21 @@ def examples(script) -> dict[str, tuple[BaseException | None, object, dict[str, 
     quota = "You exceeded your current quota, please check your plan and billing details."
     return {
         "the answer streamed to the end, or your code called `result.cancel()`": (None, done, {}),
-        "`response.completed` arrived, then the connection broke or went quiet": (
+        "Ctrl+C, at any moment": (KeyboardInterrupt(), delta, {}),
+        (
+            "`response.completed` arrived, then the connection broke or went quiet, "
+            "or the SDK could not read it"
+        ): (
             *streamed_by_the_client(sse(done), broken_off()),
             {},
         ),
-        "Ctrl+C, at any moment": (KeyboardInterrupt(), delta, {}),
         "a certificate that fails verification (self-signed, or a proxy's)": (
             *streamed_by_the_client(connect_error(certificate_error("self-signed certificate"))),
             {},
+        ),
+        "no TLS connection (`https://` to a plain HTTP port, say)": (
+            *streamed_by_the_client(connect_error(not_tls())),
+            {"OPENAI_BASE_URL": "https://localhost:11434/v1"},
         ),
         "no connection within 5 s, three times": (
             *streamed_by_the_client(httpx2.ConnectTimeout("timed out")),
@@ -58,11 +65,21 @@ def examples(script) -> dict[str, tuple[BaseException | None, object, dict[str, 
             *streamed_by_the_client(httpx2.ConnectError("[Errno 111] Connection refused")),
             {},
         ),
+        "a connection, but no HTTP answer that can be read": (
+            *streamed_by_the_client(
+                httpx2.RemoteProtocolError("Server disconnected without sending a response.")
+            ),
+            LOCAL,
+        ),
         "HTTP 401 with a user name and password in `OPENAI_BASE_URL`": (
             *streamed_by_the_client(httpx2.Response(401, text="401 Unauthorized\n")),
             {"OPENAI_BASE_URL": "https://alice:wonderland@llm.example.com/v1"},
         ),
         "HTTP 401": (*streamed_by_the_client(httpx2.Response(401, json={"error": wrong_key})), {}),
+        "HTTP 407 from a proxy": (
+            *streamed_by_the_client(httpx2.Response(407, text="Proxy Authentication Required\n")),
+            {"OPENAI_BASE_URL": "http://gpu-7.internal:8000/v1", "HTTP_PROXY": "http://proxy.example:3128"},
+        ),
         "HTTP 404, not from OpenAI": (
             *streamed_by_the_client(httpx2.Response(404, text="404 page not found")),
             LOCAL,
@@ -85,6 +102,12 @@ def examples(script) -> dict[str, tuple[BaseException | None, object, dict[str, 
             {},
         ),
         "the stream breaks off": (*streamed_by_the_client(sse(delta), broken_off()), {}),
+        # What the SDK raises when a body (an HTML page, say) held no event at all.
+        "an answer that is not a stream of Responses API events": (
+            agents.ModelBehaviorError("Model did not produce a final response!"),
+            None,
+            LOCAL,
+        ),
         "an event that is not JSON": (
             *streamed_by_the_client(
                 sse(delta), b"event: response.output_text.delta\ndata: {'delta': ' is'}\n\n"
@@ -94,7 +117,7 @@ def examples(script) -> dict[str, tuple[BaseException | None, object, dict[str, 
         "any other failure of the run": (agents.MaxTurnsExceeded("Max turns (10) exceeded"), done, {}),
         "the reader closed the pipe (`| head`)": (BrokenPipeError(errno.EPIPE, "Broken pipe"), delta, {}),
         "output cannot be written": (OSError(errno.ENOSPC, "No space left on device"), delta, {}),
-        "anything else (set `SHOW_TRACEBACK=1` to see where)": (
+        "anything else": (
             TypeError("can only concatenate str (not 'NoneType') to str"),
             delta,
             {},
@@ -165,6 +188,13 @@ def certificate_error(why: str) -> ssl.SSLCertVerificationError:
         1, f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {why} (_ssl.c:1006)"
     )
     error.reason, error.verify_message = "CERTIFICATE_VERIFY_FAILED", why
+    return error
+
+
+def not_tls() -> ssl.SSLError:
+    """What the ssl module raises when the server answers a TLS handshake in plain HTTP."""
+    error = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    error.reason = "WRONG_VERSION_NUMBER"
     return error
 
 

@@ -81,6 +81,8 @@ class Scenario:
     # An error body that never arrives whole: cut short (the connection closed), reset, or sent as
     # gzip when it is not.
     error_fault: Literal["cut", "reset", "gzip"] | None = None
+    hang_up: bool = False  # close the connection once the request has arrived, without an answer
+    then: Scenario | None = None  # the scenario for the requests after this one (a retry, a tool's turn)
 
 
 @dataclass
@@ -344,7 +346,12 @@ class OpenAIServer:
 
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; return whether the connection stays open for another."""
-        request_line = await reader.readline()
+        request_line = await reader.read(1)
+        if request_line == b"\x16":  # a TLS handshake: answer as a plain HTTP server does, and close
+            writer.write(_head(400, {"content-length": "0", "connection": "close"}))
+            await writer.drain()
+            return False
+        request_line += await reader.readline()
         if not request_line:
             return False
         headers = {}
@@ -361,6 +368,7 @@ class OpenAIServer:
             return True
 
         scenario = self.scenario
+        self.scenario = scenario.then or scenario
         self.requests.append(json.loads(body))
         self.request_headers.append(headers)
         log = StreamLog()
@@ -368,6 +376,8 @@ class OpenAIServer:
         while scenario.answer_when and not scenario.answer_when.is_set():
             await asyncio.sleep(0.01)
         await asyncio.sleep(scenario.first_byte_delay)
+        if scenario.hang_up:
+            return False
         if scenario.status != 200:
             return await self._send_error(writer, scenario)
         return await self._stream(reader, writer, self.requests[-1], scenario, log)
@@ -471,6 +481,7 @@ def _chunk(data: bytes) -> bytes:
 def _head(status: int, headers: dict[str, str]) -> bytes:
     reasons = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests"}
     reasons |= {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+    reasons |= {407: "Proxy Authentication Required"}
     lines = [f"HTTP/1.1 {status} {reasons.get(status, 'Error')}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

@@ -4,7 +4,7 @@ Remake it whenever the script's output changes:
 
     uv run tests/record_demo.py [demo.cast]
 
-It records a real run of `uv run tests/demo.py` on an 80x24 pseudo-terminal with asciinema 2.4.0
+It records a real run of `uv run tests/demo.py` on a 100x24 pseudo-terminal with asciinema 2.4.0
 (pure Python, run by `uvx`), then converts the recording with svg-term-cli 2.1.1 (run by `npx`).
 Neither becomes a dependency of the project: uv and npm fetch them into their caches, from PyPI and
 the npm registry, the first time. The typing of the command is simulated; the rest is the real run.
@@ -23,7 +23,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 OUTPUT = TESTS / "demo.svg"
 COMMAND = "uv run tests/demo.py"
-COLUMNS, ROWS = 80, 24
+COLUMNS, ROWS = 100, 24
 ASCIINEMA = ["uvx", "--from", "asciinema==2.4.0", "asciinema"]
 SVG_TERM = ["npx", "--yes", "svg-term-cli@2.1.1"]
 

@@ -21,13 +21,15 @@ import itertools
 from agents import (
     Agent,
     AgentUpdatedStreamEvent,
+    HandoffCallItem,
     MessageOutputItem,
     RawResponsesStreamEvent,
     RunContextWrapper,
     RunItemStreamEvent,
+    ToolCallItem,
     Usage,
 )
-from agents.testing import assistant_message
+from agents.testing import assistant_message, function_call
 from openai.types.responses import (
     Response,
     ResponseCompletedEvent,
@@ -98,6 +100,13 @@ def completed(text: str, tokens: tuple[int, int] | None = (25, 311)) -> list:
 def answer(*deltas: str, tokens: tuple[int, int] | None = (25, 311)) -> list:
     """The events of a whole successful answer, the text arriving in `deltas`."""
     return [*opening(), *map(text_delta, deltas), *completed("".join(deltas), tokens)]
+
+
+def call(name: str) -> RunItemStreamEvent:
+    """The SDK's event for a tool call or a handoff the model asked for; its next request follows."""
+    raw_item = function_call("current_time", {}, call_id="call_1")
+    kind = ToolCallItem if name == "tool_called" else HandoffCallItem
+    return RunItemStreamEvent(name=name, item=kind(agent=Agent(name="Assistant"), raw_item=raw_item))
 
 
 def incomplete(reason: str) -> RawResponsesStreamEvent:

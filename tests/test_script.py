@@ -5,10 +5,12 @@ process (conftest.py's `run_script`) or call its pure parts, `read_settings()` a
 """
 
 import asyncio
+import errno
 import io
 import os
 import re
 import signal
+import ssl
 import sys
 import time
 from pathlib import Path
@@ -33,9 +35,11 @@ from stub_runner import (
     StubRun,
     StubRunner,
     answer,
+    call,
     completed,
     error_event,
     failed,
+    incomplete,
     opening,
     text_delta,
 )
@@ -89,7 +93,7 @@ def test_closing_line_names_the_model_the_times_and_the_tokens(run_script, runne
     closing = re.fullmatch(
         re.escape(START)
         + r"Hi\n=== Stream Complete \(gpt-4o-2024-08-06, "  # the model as the server names it
-        r"first token (\d+\.\d\d) s, total (\d+\.\d) s, 25 in / 311 out tokens\) ===\n",
+        r"first token (\d+\.\d\d) s, total (\d+\.\d\d) s, 25 in / 311 out tokens\) ===\n",
         outcome.stdout,
     )
     assert closing, outcome.stdout
@@ -264,7 +268,31 @@ def test_failure_of_a_run_is_reported_after_the_partial_answer(run_script, runne
         assert outcome.stdout.splitlines()[-1].startswith("=== Stream Complete (")
 
 
+COMPLETED_ROW = next(
+    row.what for row in load_script().FAILURES if row.what.startswith("`response.completed`")
+)
 OTHER_WAYS = {  # other failures that a row stands for, besides its example in failures.py
+    f"{COMPLETED_ROW}: silent": lambda: (
+        load_script().ServerSilent(300.0),
+        completed("Recursion")[0].data,
+    ),
+    f"{COMPLETED_ROW}: unreadable": lambda: (  # as the SDK fails on `"content": null`, say
+        TypeError("'NoneType' object is not iterable"),
+        completed("Recursion")[0].data,
+    ),
+    "output cannot be written: after `response.completed`": lambda: (
+        OSError(errno.ENOSPC, "No space left on device"),
+        completed("Recursion")[0].data,
+    ),
+    "no TLS connection (`https://` to a plain HTTP port, say): cut short": lambda: streamed_by_the_client(
+        connect_error(ssl.SSLEOFError(8, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation"))
+    ),
+    "a connection, but no HTTP answer that can be read: reset": lambda: streamed_by_the_client(
+        httpx2.ReadError("[Errno 104] Connection reset by peer")
+    ),
+    "a connection, but no HTTP answer that can be read: badly gzipped": lambda: streamed_by_the_client(
+        httpx2.DecodingError("Error -3 while decompressing data: incorrect header check")
+    ),
     "the stream breaks off": lambda: (  # the SDK's words for a stream that ended with no terminal event
         agents.ModelBehaviorError("Model did not produce a final response!"),
         text_delta("Recursion").data,
@@ -281,7 +309,7 @@ def test_other_failure_of_a_row_selects_that_row(script, what):
     failure, last_raw_event = OTHER_WAYS[what]()
     facts = script.gather_facts(failure, last_raw_event, read(script))
 
-    assert next(row for row in script.FAILURES if row.applies(facts)).what == what
+    assert next(row for row in script.FAILURES if row.applies(facts)).what == what.partition(": ")[0]
 
 
 def test_refusal_is_printed_on_stdout_then_the_error_line(run_script, runner):
@@ -319,9 +347,19 @@ def test_unexpected_failure_is_one_line_that_names_show_traceback(run_script, ru
     outcome = run_script()
 
     assert outcome.exit_code == 1
-    [line] = outcome.stderr.splitlines()
-    assert line.startswith("error: unexpected failure: 'NoneType' object is not iterable")
-    assert "SHOW_TRACEBACK=1" in line
+    assert outcome.stderr == (
+        "error: unexpected failure (TypeError; run again with SHOW_TRACEBACK=1 to see where): "
+        "'NoneType' object is not iterable\n"
+    )
+
+
+def test_unexpected_failure_of_a_file_names_the_file(script):
+    failure = FileNotFoundError(errno.ENOENT, "No such file or directory", "/srv/keys/sk.txt")
+
+    message, exit_code = script.explain(failure, None, read(script))
+
+    assert exit_code == 1
+    assert message.endswith("to see where): [Errno 2] No such file or directory: '/srv/keys/sk.txt'")
 
 
 def test_show_traceback_prints_the_traceback_of_an_unexpected_failure(run_script, runner):
@@ -330,7 +368,7 @@ def test_show_traceback_prints_the_traceback_of_an_unexpected_failure(run_script
     outcome = run_script(env={"SHOW_TRACEBACK": "1"})
 
     assert outcome.stderr.startswith("Traceback (most recent call last):\n")
-    assert "TypeError: 'NoneType' object is not iterable\nerror: unexpected failure: " in outcome.stderr
+    assert "TypeError: 'NoneType' object is not iterable\nerror: unexpected failure (" in outcome.stderr
     assert outcome.exit_code == 1
 
 
@@ -360,7 +398,7 @@ def test_long_server_text_is_cut_at_300_characters(script):
 
     message, _ = script.explain(failure, None, read(script))
 
-    assert message.startswith("the server answered HTTP 500: xxx") and len(message) == 300
+    assert message == "the server answered HTTP 500: " + "x" * 269 + "…"
 
 
 @pytest.mark.parametrize("base_url", [None, "https://api.openai.com/v1/"], ids=["default", "trailing slash"])
@@ -408,12 +446,43 @@ def test_certificate_failure_names_the_ssl_cert_file_in_use(script):
     assert message.endswith(f"(with the certificates in SSL_CERT_FILE {certifi.where()}).")
 
 
+def test_certificate_failure_whose_reason_ends_in_a_full_stop_gets_one(script):
+    failure, _ = streamed_by_the_client(connect_error(certificate_error("certificate has expired.")))
+
+    message, _ = script.explain(failure, None, read(script))
+
+    assert message.endswith(": certificate has expired.")
+
+
+def test_incomplete_answer_without_details_says_no_reason_given(script):
+    cut = incomplete("max_output_tokens").data
+    cut.response.incomplete_details = None  # as some servers send it
+
+    message, _ = script.explain(terminal_event_error("response.incomplete"), cut, read(script))
+
+    assert message == "the answer was cut off (no reason given)."
+
+
+@pytest.mark.parametrize("name", ["tool_called", "handoff_requested"])
+def test_connection_failure_after_a_tool_call_or_handoff_is_the_next_requests(run_script, runner, name):
+    failure, _ = streamed_by_the_client(httpx2.ConnectError("[Errno 111] Connection refused"))
+    runner.run = StubRun([*opening(), *completed(""), call(name)], error=failure)
+
+    outcome = run_script()
+
+    assert outcome.exit_code == 1
+    assert outcome.stderr == "error: could not connect to https://api.openai.com/v1.\n"
+
+
 # --- Secrets: the key, and a password or a token in the base URL, are never printed ------------------
 
-SECRET_URL = "http://alice:pw-4321@llm.example.com/v1"
+SECRET_URL = "http://alice:pw-4321@llm.example.com/v1;token=token-8765"
 QUERY_URL = "http://llm.example.com/v1?key=token-8765"  # refused: the client cannot use a query
-SECRETS = (KEY, "pw-4321", "token-8765")
-ECHO = f"You sent {KEY} to {SECRET_URL}, with password pw-4321."  # as servers echo
+SECRET_PROXY = "bob:pw-8642@proxy.example:3128"  # http://, as httpx reads a proxy without a scheme
+SECRETS = (KEY, "pw-4321", "token-8765", "pw-8642")
+ECHO = (
+    f"You sent {KEY} to {SECRET_URL} through http://{SECRET_PROXY}, with password pw-4321."  # as servers echo
+)
 
 
 @pytest.mark.parametrize(
@@ -429,9 +498,11 @@ ECHO = f"You sent {KEY} to {SECRET_URL}, with password pw-4321."  # as servers e
     ids=["HTTP body", "no connection", "response.failed", "error event", "run failure", "unexpected"],
 )
 def test_failure_message_never_shows_a_secret(script, failure, last_raw_event):
-    message, _ = script.explain(failure, last_raw_event, read(script, env={"OPENAI_BASE_URL": SECRET_URL}))
+    settings = read(script, env={"OPENAI_BASE_URL": SECRET_URL, "HTTP_PROXY": SECRET_PROXY})
 
-    assert message and KEY not in message and "pw-4321" not in message
+    message, _ = script.explain(failure, last_raw_event, settings)
+
+    assert message and not any(secret in message for secret in SECRETS)
 
 
 @pytest.mark.parametrize(
@@ -441,8 +512,21 @@ def test_failure_message_never_shows_a_secret(script, failure, last_raw_event):
         {"OPENAI_BASE_URL": SECRET_URL.replace(".com", ".com:port")},
         {"OPENAI_API_KEY": KEY + "\n"},
         {"OPENAI_BASE_URL": QUERY_URL},
+        {"OPENAI_BASE_URL": SECRET_URL.removeprefix("http://")},
+        {"HTTP_PROXY": SECRET_PROXY.replace("3128", "port")},
+        {"HTTPS_PROXY": f"http://{SECRET_PROXY}".replace("3128", "port")},
+        {"ALL_PROXY": f"socks5://{SECRET_PROXY}"},
     ],
-    ids=["not http", "not a URL", "key with a newline", "a query string"],
+    ids=[
+        "not http",
+        "not a URL",
+        "key with a newline",
+        "a query string",
+        "no //",
+        "proxy without a scheme not a URL",
+        "proxy not a URL",
+        "SOCKS proxy",
+    ],
 )
 def test_settings_problem_never_shows_a_secret(script, env):
     problem = read(script, env=env)
@@ -458,8 +542,10 @@ KEY_MISSING = (
 )
 
 
-def case(name: str, problem: str, *argv: str, env=None, env_file: str = "", stdin: bytes | None = None):
-    """A settings problem: what read_settings() is given, and the start of what it says."""
+def case(
+    name: str, problem: str, *argv: str, env=None, env_file: str | bytes = "", stdin: bytes | None = None
+):
+    """A settings problem: what read_settings() is given, and the start of what it says ({env_file}: .env)."""
     return pytest.param(argv, env, env_file, stdin, problem, id=name)
 
 
@@ -483,7 +569,7 @@ PROBLEMS = [
     case("key in curly quotes", f"OPENAI_API_KEY {NOT_ASCII}", env={"OPENAI_API_KEY": f"\u201c{KEY}\u201d"}),
     *(
         case(f"base URL {url}", f"OPENAI_BASE_URL '{url}' is not http(s).", env={"OPENAI_BASE_URL": url})
-        for url in ["localhost:11434/v1", "ftp://example.com/v1"]
+        for url in ["localhost:11434/v1", "ftp://example.com/v1", "http:localhost/v1"]
     ),
     *(
         case(f"base URL {url}", f"OPENAI_BASE_URL '{url}' is not a valid URL: ", env={"OPENAI_BASE_URL": url})
@@ -504,6 +590,32 @@ PROBLEMS = [
         "ALL_PROXY is a SOCKS proxy, which needs the socksio package",
         env={"ALL_PROXY": "socks5://localhost:1080"},
     ),
+    case(  # httpx sets up every proxy in the environment, and fails without socksio
+        "SOCKS proxy the base URL would not use",
+        "ALL_PROXY is a SOCKS proxy, which needs the socksio package",
+        env={"ALL_PROXY": "socks5://localhost:1080", "NO_PROXY": "api.openai.com"},
+    ),
+    case(
+        "SOCKS proxy for another scheme",
+        "http_proxy is a SOCKS proxy, which needs the socksio package",
+        env={"http_proxy": "SOCKS5h://localhost:1080"},
+    ),
+    case(
+        "proxy not a URL",
+        "HTTP_PROXY is not a valid proxy URL: ",
+        env={"HTTP_PROXY": "http://127.0.0.1:port"},
+    ),
+    case(
+        "TLS key log in a folder that does not exist",
+        "SSLKEYLOGFILE '/nonexistent/keys.log' is in a folder that does not exist.",
+        env={"SSLKEYLOGFILE": "/nonexistent/keys.log"},
+    ),
+    case(
+        ".env not UTF-8",
+        "{env_file} is not UTF-8 text; save it as UTF-8.",
+        env={"OPENAI_API_KEY": None},
+        env_file=b"OPENAI_API_KEY=sk-caf\xe9\n",  # saved as Latin-1
+    ),
     case("default model blank", "OPENAI_DEFAULT_MODEL is set but blank.", env={"OPENAI_DEFAULT_MODEL": " "}),
     case("model empty", "--model is empty.", "--model", ""),
     case("model blank", "--model is empty.", "--model", " \t"),
@@ -522,22 +634,51 @@ PROBLEMS = [
 
 @pytest.mark.parametrize(("argv", "env", "env_file", "stdin", "problem"), PROBLEMS)
 def test_settings_problem_is_named(script, tmp_path, argv, env, env_file, stdin, problem):
-    (tmp_path / ".env").write_text(env_file)
+    (tmp_path / ".env").write_bytes(env_file if isinstance(env_file, bytes) else env_file.encode())
 
     found = read(script, *argv, env=env, env_file=tmp_path / ".env", stdin=stdin)
 
-    assert isinstance(found, str) and found.startswith(problem)
+    assert isinstance(found, str) and found.startswith(problem.format(env_file=tmp_path / ".env"))
 
 
-def test_settings_problem_exits_2_before_any_request(run_script, runner, monkeypatch):
-    monkeypatch.delenv("OPENAI_API_KEY")
-
-    outcome = run_script()
+@pytest.mark.parametrize(
+    ("env", "problem"),
+    [
+        ({"OPENAI_API_KEY": ""}, "OPENAI_API_KEY is set but empty in the environment, which wins over .env."),
+        (  # the openai client would fail to set up TLS
+            {"SSLKEYLOGFILE": "/nonexistent/keys.log"},
+            "SSLKEYLOGFILE '/nonexistent/keys.log' is in a folder that does not exist.",
+        ),
+    ],
+    ids=["key exported empty", "TLS key log"],
+)
+def test_settings_problem_exits_2_before_any_request(run_script, runner, env, problem):
+    outcome = run_script(env=env)
 
     assert outcome.exit_code == 2
     assert outcome.stdout == ""
-    assert outcome.stderr == f"error: {KEY_MISSING}\n"
+    assert outcome.stderr == f"error: {problem}\n"
     assert runner.calls == []
+
+
+def test_certificate_file_is_judged_alike_with_a_tls_key_log(script, tmp_path):
+    certifi = pytest.importorskip("certifi")
+
+    settings = read(script, env={"SSL_CERT_FILE": certifi.where(), "SSLKEYLOGFILE": str(tmp_path / "keys")})
+
+    assert settings.ssl_cert_file == certifi.where()
+
+
+@pytest.mark.parametrize(
+    ("url", "used"),
+    [
+        ("HTTP://localhost:11434/v1", "HTTP://localhost:11434/v1"),
+        (" http://localhost:11434/v1/ \n", "http://localhost:11434/v1"),
+    ],
+    ids=["upper case", "spaces"],
+)
+def test_base_url_in_upper_case_or_with_spaces_is_accepted(script, url, used):
+    assert read(script, env={"OPENAI_BASE_URL": url}).base_url == used
 
 
 def test_unknown_option_exits_2_with_the_usage(run_script, runner):
@@ -669,3 +810,12 @@ def test_model_name_reaches_the_server_verbatim(run_script, runner, argv, env, m
     assert agent.model == model
     # The run's provider sends the name as it is, without reading "Qwen/" or "openai/" as a provider.
     assert options["run_config"].model_provider.get_model(agent.model).model == model
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [(["--model", " gpt-4o "], {}), ([], {"OPENAI_DEFAULT_MODEL": "gpt-4o\n"})],
+    ids=["--model", "OPENAI_DEFAULT_MODEL"],
+)
+def test_model_name_is_stripped(script, argv, env):
+    assert read(script, *argv, env=env).model == "gpt-4o"
