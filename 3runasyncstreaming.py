@@ -454,8 +454,8 @@ def certificate_problem(path: str) -> str | None:
 def set_up_sdk(settings: Settings) -> None:
     """Configure the SDK for these settings: its openai client, tracing and logging."""
     os.environ.update(settings.from_env_file)  # so that the SDK sees its own settings in .env
-    # The hooks tell the silence limit when the server's turn begins (the request is sent), and when it
-    # speaks (the headers). The client's own time limits are for connecting and sending only.
+    # The hooks tell the silence limit whose turn it is: the server's from the moment a request is sent
+    # until its response closes. The client's own time limit is for connecting only.
     http_client = openai.DefaultAsyncHttpxClient(event_hooks={"request": [follow], "response": [heard]})
     client = openai.AsyncOpenAI(
         api_key=settings.key,
