@@ -100,8 +100,9 @@ class StreamWatch:
             raise ServerSilent(self.settings.timeout)
 
     async def end_when_silent(self) -> None:
-        tick = min(1.0, self.settings.timeout / 10)
+        tick = min(1.0, SILENCE.limit / 10)
         while not SILENCE.count(tick):
+            tick = min(1.0, SILENCE.limit / 10)  # shorter once the answer is complete
             await asyncio.sleep(tick)
         self.result.cancel()
 
@@ -282,7 +283,10 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
         ),
         (
             not key,
-            "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first), "
+            f"no OPENAI_API_KEY: put your key after OPENAI_API_KEY= in {env_file}, "
+            "or try `uv run tests/demo.py`, which needs none."
+            if env_file.exists()
+            else "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first), "
             "or try `uv run tests/demo.py`, which needs none.",
         ),
         (not all("!" <= char <= "~" for char in key), "OPENAI_API_KEY has whitespace or non-ASCII in it."),
@@ -618,6 +622,11 @@ FAILURES = [
         says="could not make a TLS connection to {url}{via} ({cause}); does it serve https?",
     ),
     Failure(
+        "HTTP 407 from a proxy",
+        applies=lambda facts: bool(facts.proxy) and (facts.status == 407 or "407" in facts.cause),
+        says="the proxy {proxy} wants a user name and password (HTTP 407).",
+    ),
+    Failure(
         "no connection within 5 s, three times",
         applies=lambda facts: any(isinstance(error, httpx2.ConnectTimeout) for error in chain(facts.error)),
         says="could not connect to {url}{via}: no answer within {connect_timeout:g} s, in 3 attempts.",
@@ -642,11 +651,6 @@ FAILURES = [
         "HTTP 401",
         applies=lambda facts: facts.status == 401,
         says="the API key was rejected (HTTP 401). Check OPENAI_API_KEY.",
-    ),
-    Failure(
-        "HTTP 407 from a proxy",
-        applies=lambda facts: facts.status == 407 and bool(facts.proxy),
-        says="the proxy {proxy} wants a user name and password (HTTP 407).",
     ),
     Failure(
         "HTTP 404, not from OpenAI",

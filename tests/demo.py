@@ -2,8 +2,9 @@
 
 It runs the real, unchanged 3runasyncstreaming.py over real HTTP against a server on this machine
 (openai_server.py) that plays a canned answer at a model's pace: a pause, then a word every few
-hundredths of a second. Only the key (a made-up one) and OPENAI_BASE_URL differ from a real run;
-your own key, base URL and .env's are ignored, and nothing leaves the machine. The arguments go to
+hundredths of a second. Only the key (a made-up one) and OPENAI_BASE_URL differ from a real run:
+they replace yours, wherever set; your other settings (a model, say) still apply. Nothing leaves
+the machine. The arguments go to
 the script, but the answer is always the same one, about recursion. The exit code is the script's.
 """
 

@@ -360,6 +360,9 @@ class OpenAIServer:
             headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", 0)))
         method, path, _ = request_line.decode("latin-1").split(" ", 2)
+        if method == "CONNECT" and self.scenario.status != 200:  # as a proxy that refuses the tunnel
+            await self._send_error(writer, self.scenario)
+            return False
         if method != "POST" or not path.endswith("/responses"):
             message = f"Invalid URL ({method} {path})"
             await self._send_error(

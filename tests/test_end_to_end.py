@@ -264,6 +264,12 @@ WIRE = {
             env=AS_A_PROXY,
             mentions="the proxy http://127.0.0.1:{port} (from HTTP_PROXY) wants",
         ),
+        Case(  # the tunnel to an https:// server, as to OpenAI's, is refused
+            "407 to CONNECT",
+            Scenario(status=407, error_body=b"", error_content_type="text/plain"),
+            env={"HTTPS_PROXY": "http://127.0.0.1:{port}", "OPENAI_BASE_URL": "https://llm.invalid/v1"},
+            mentions="the proxy http://127.0.0.1:{port} (from HTTPS_PROXY) wants",
+        ),
     ],
     "HTTP 404, not from OpenAI": [
         Case(

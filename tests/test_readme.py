@@ -136,39 +136,65 @@ def failures_table(script) -> str:
     return "\n".join(rows) + "\n"
 
 
-# What is wrong, the arguments, the environment, and standard input: each setting that cannot work.
+# What is wrong, the arguments, the environment, standard input and .env: each setting that cannot work.
 BAD_SETTINGS = [
-    ("an unknown option", ["--colour"], {}, b""),
-    ("no key", [], {"OPENAI_API_KEY": None}, b""),
-    ("`OPENAI_API_KEY=` exported empty", [], {"OPENAI_API_KEY": ""}, b""),
-    ("a space, line break or curly quote in the key", [], {"OPENAI_API_KEY": "sk-abc def"}, b""),
-    ("a base URL without `http://`", [], {"OPENAI_BASE_URL": "localhost:11434/v1"}, b""),
-    ("a base URL with a typo in its port", [], {"OPENAI_BASE_URL": "http://localhost:port/v1"}, b""),
-    ("a base URL with a bracket missing", [], {"OPENAI_BASE_URL": "http://[::1/v1"}, b""),
-    ("non-ASCII in `OPENAI_ORG_ID` or `OPENAI_PROJECT_ID`", [], {"OPENAI_ORG_ID": "org-caf\u00e9"}, b""),
-    ("`SSL_CERT_FILE` names no file", [], {"SSL_CERT_FILE": "/etc/ssl/missing.pem"}, b""),
-    ("`SSL_CERT_FILE` holds no certificate", [], {"SSL_CERT_FILE": "empty.pem"}, b""),
-    ("a SOCKS proxy, without the socksio package", [], {"ALL_PROXY": "socks5://127.0.0.1:1080"}, b""),
-    ("`OPENAI_DEFAULT_MODEL` set to spaces", [], {"OPENAI_DEFAULT_MODEL": "   "}, b""),
-    ('`--model ""`', ["--model", ""], {}, b""),
-    ("an empty prompt", [""], {}, b""),
-    ("a prompt argument that is not UTF-8", ["caf\udce9"], {}, b""),
-    ("a prompt on standard input that is not UTF-8", [], {}, b"caf\xe9\n"),
-    ("`--timeout 0`", ["--timeout", "0"], {}, b""),
+    ("an unknown option", ["--colour"], {}, b"", None),
+    ("no key", [], {"OPENAI_API_KEY": None}, b"", None),
+    (
+        "no key, in a `.env` copied from `.env.example`",
+        [],
+        {"OPENAI_API_KEY": None},
+        b"",
+        b"OPENAI_API_KEY=\n",
+    ),
+    ("`OPENAI_API_KEY=` exported empty", [], {"OPENAI_API_KEY": ""}, b"", None),
+    ("a space, line break or curly quote in the key", [], {"OPENAI_API_KEY": "sk-abc def"}, b"", None),
+    ("a `.env` that is not UTF-8", [], {}, b"", b"# caf\xe9\n"),
+    ("a base URL without `http://`", [], {"OPENAI_BASE_URL": "localhost:11434/v1"}, b"", None),
+    ("a base URL with a typo in its port", [], {"OPENAI_BASE_URL": "http://localhost:port/v1"}, b"", None),
+    ("a base URL with a bracket missing", [], {"OPENAI_BASE_URL": "http://[::1/v1"}, b"", None),
+    ("a base URL with a query", [], {"OPENAI_BASE_URL": "http://localhost:8000/v1?api-version=1"}, b"", None),
+    (
+        "non-ASCII in `OPENAI_ORG_ID` or `OPENAI_PROJECT_ID`",
+        [],
+        {"OPENAI_ORG_ID": "org-caf\u00e9"},
+        b"",
+        None,
+    ),
+    ("`SSL_CERT_FILE` names no file", [], {"SSL_CERT_FILE": "/etc/ssl/missing.pem"}, b"", None),
+    ("`SSL_CERT_FILE` holds no certificate", [], {"SSL_CERT_FILE": "empty.pem"}, b"", None),
+    (
+        "`SSLKEYLOGFILE` in a folder that does not exist",
+        [],
+        {"SSLKEYLOGFILE": "/missing/keys.log"},
+        b"",
+        None,
+    ),
+    ("a proxy URL that does not parse", [], {"HTTPS_PROXY": "http://proxy:port"}, b"", None),
+    ("a SOCKS proxy, without the socksio package", [], {"ALL_PROXY": "socks5://127.0.0.1:1080"}, b"", None),
+    ("`OPENAI_DEFAULT_MODEL` set to spaces", [], {"OPENAI_DEFAULT_MODEL": "   "}, b"", None),
+    ('`--model ""`', ["--model", ""], {}, b"", None),
+    ("a model name that is not UTF-8", ["--model", "caf\udce9"], {}, b"", None),
+    ("an empty prompt", [""], {}, b"", None),
+    ("a prompt argument that is not UTF-8", ["caf\udce9"], {}, b"", None),
+    ("a prompt on standard input that is not UTF-8", [], {}, b"caf\xe9\n", None),
+    ("`--timeout 0`", ["--timeout", "0"], {}, b"", None),
 ]
 
 
-def settings_problem(script, argv, variables, stdin_data, folder: Path) -> str:
+def settings_problem(script, argv, variables, stdin_data, env_file_data, folder: Path) -> str:
     """What the script says of these settings, on its last line of standard error."""
     environ = {"OPENAI_API_KEY": KEY, **variables}
     environ = {name: value for name, value in environ.items() if value is not None}
     (folder / "empty.pem").write_text("")
+    (folder / ".env").unlink(missing_ok=True)
+    if env_file_data is not None:
+        (folder / ".env").write_bytes(env_file_data)
     stderr = io.StringIO()
     with working_directory(folder), contextlib.redirect_stderr(stderr):
         try:
-            problem = script.read_settings(
-                argv, environ, folder / ".env", io.TextIOWrapper(io.BytesIO(stdin_data))
-            )
+            stdin = io.TextIOWrapper(io.BytesIO(stdin_data))
+            problem = script.read_settings(argv, environ, Path(".env"), stdin)
         except SystemExit:
             problem = stderr.getvalue().splitlines()[-1].removeprefix("3runasyncstreaming.py: error: ")
             return f"argparse's usage line and {code('error: ' + problem.replace('--colour', '...'))}"
@@ -188,10 +214,8 @@ def working_directory(folder: Path):
 
 def settings_table(script, folder: Path) -> str:
     rows = ["| what is wrong | what you see on standard error |", "| --- | --- |"]
-    for what, argv, variables, stdin_data in BAD_SETTINGS:
-        rows.append(
-            f"| {cell(what)} | {cell(settings_problem(script, argv, variables, stdin_data, folder))} |"
-        )
+    for what, *example in BAD_SETTINGS:
+        rows.append(f"| {cell(what)} | {cell(settings_problem(script, *example, folder))} |")
     return "\n".join(rows) + "\n"
 
 

@@ -543,9 +543,15 @@ KEY_MISSING = (
 
 
 def case(
-    name: str, problem: str, *argv: str, env=None, env_file: str | bytes = "", stdin: bytes | None = None
+    name: str,
+    problem: str,
+    *argv: str,
+    env=None,
+    env_file: str | bytes | None = "",
+    stdin: bytes | None = None,
 ):
-    """A settings problem: what read_settings() is given, and the start of what it says ({env_file}: .env)."""
+    """A settings problem: what read_settings() is given (.env: `env_file`, None for none), and the start
+    of what it says ({env_file}: the path of .env)."""
     return pytest.param(argv, env, env_file, stdin, problem, id=name)
 
 
@@ -557,10 +563,10 @@ PROBLEMS = [
         env={"OPENAI_API_KEY": ""},
         env_file="OPENAI_API_KEY=sk-from-dotenv\n",
     ),
-    case("no key", KEY_MISSING, env={"OPENAI_API_KEY": None}),
+    case("no key, and no .env", KEY_MISSING, env={"OPENAI_API_KEY": None}, env_file=None),
     case(
         "key left empty in .env",
-        KEY_MISSING,
+        "no OPENAI_API_KEY: put your key after OPENAI_API_KEY= in {env_file}, ",
         env={"OPENAI_API_KEY": None},
         env_file=(ROOT / ".env.example").read_text(),
     ),
@@ -634,7 +640,8 @@ PROBLEMS = [
 
 @pytest.mark.parametrize(("argv", "env", "env_file", "stdin", "problem"), PROBLEMS)
 def test_settings_problem_is_named(script, tmp_path, argv, env, env_file, stdin, problem):
-    (tmp_path / ".env").write_bytes(env_file if isinstance(env_file, bytes) else env_file.encode())
+    if env_file is not None:
+        (tmp_path / ".env").write_bytes(env_file if isinstance(env_file, bytes) else env_file.encode())
 
     found = read(script, *argv, env=env, env_file=tmp_path / ".env", stdin=stdin)
 
