@@ -289,7 +289,7 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
             else "no OPENAI_API_KEY: add your key to .env (copy .env.example to .env first), "
             "or try `uv run tests/demo.py`, which needs none.",
         ),
-        (not all("!" <= char <= "~" for char in key), "OPENAI_API_KEY has whitespace or non-ASCII in it."),
+        (not is_ascii(key), "OPENAI_API_KEY has whitespace or non-ASCII in it."),
         (
             base_url.partition(":")[0].lower() not in ("http", "https") or "//" not in base_url,
             f"OPENAI_BASE_URL {shown_url!r} is not http(s).",
