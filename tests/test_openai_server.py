@@ -164,14 +164,14 @@ def test_null_and_half_surrogate_deltas_and_null_usage_and_content_go_out_as_jso
     assert completed["usage"] is None and completed["output"][0]["content"] is None
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        *sorted((RECORDINGS / "peer-wire").glob("*.sse")),
-        *sorted((RECORDINGS / "openai-wire").glob("resp_*.sse")),
-    ],
-    ids=lambda path: path.stem,
-)
+RECORDED_BODIES = [
+    *sorted((RECORDINGS / "peer-wire").glob("*.sse")),
+    *sorted((RECORDINGS / "openai-wire").glob("resp_*.sse")),
+]
+
+
+@pytest.mark.skipif(not RECORDED_BODIES, reason=f"the recordings are not beside this checkout ({RECORDINGS})")
+@pytest.mark.parametrize("path", RECORDED_BODIES or [None], ids=lambda path: path.stem if path else "none")
 def test_recorded_body_is_replayed_byte_for_byte_with_its_headers(server, path):
     response = post(server, replay(path))
 
