@@ -359,11 +359,8 @@ def read_settings(argv: list[str], environ: dict[str, str], env_file: Path, stdi
 
 def read_piped_prompt(stdin) -> tuple[str | None, str | None]:
     """The prompt piped into standard input, stripped, or None when blank; or a problem."""
-    data = (
-        stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode("utf-8", "surrogateescape")
-    )
     try:
-        return data.decode("utf-8").strip() or None, None
+        return stdin.buffer.read().decode("utf-8").strip() or None, None
     except UnicodeDecodeError:
         return None, "the prompt on standard input is not UTF-8 text."
 

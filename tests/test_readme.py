@@ -355,6 +355,7 @@ ENDINGS = {
     "response.failed": (Scenario(deltas=["Recursion", " is"], ending="failed"), []),
     "response.incomplete": (Scenario(deltas=["Recursion", " is"], ending="incomplete"), []),
     "silence": (Scenario(deltas=["Recursion", " is", " when"], stall_after=2), ["--timeout", "0.5"]),
+    "broken off": (Scenario(deltas=["Recursion", " is", " when"], cut_after=2), []),
 }
 
 
