@@ -157,10 +157,11 @@ class Watch:
         if self.first_token:
             facts.append(f"first token {self.first_token - self.started:.2f} s")
         facts.append(f"total {time.monotonic() - self.started:.2f} s")
-        tokens = self.tokens if self.tokens != [0, 0] else None
-        return ", ".join(
-            [*facts, f"{tokens[0]} in / {tokens[1]} out tokens" if tokens else "tokens not reported"]
+        counted = self.tokens and self.tokens != [0, 0]
+        facts.append(
+            f"{self.tokens[0]} in / {self.tokens[1]} out tokens" if counted else "tokens not reported"
         )
+        return ", ".join(facts)
 
 
 class WatchedProvider(OpenAIProvider):
@@ -234,10 +235,12 @@ def read_settings(argv: list[str] | None = None) -> argparse.Namespace:
 def check_server(settings: argparse.Namespace, named) -> None:
     """Refuse a key or server that cannot work, naming the setting at fault."""
     if not settings.key:
+        missing = (
+            named("OPENAI_API_KEY") + " is blank" if "OPENAI_API_KEY" in os.environ else "no OPENAI_API_KEY"
+        )
         raise Refused(
-            f"{named('OPENAI_API_KEY') + ' is blank' if 'OPENAI_API_KEY' in os.environ else 'no OPENAI_API_KEY'}"
-            f": put your key after OPENAI_API_KEY= in {ENV_FILE} (copy .env.example to start it), "
-            "or try `uv run tests/demo.py`, which needs none."
+            f"{missing}: put your key after OPENAI_API_KEY= in {ENV_FILE} (copy .env.example to "
+            "start it), or try `uv run tests/demo.py`, which needs none."
         )
     for name in "OPENAI_API_KEY", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID":  # they travel in HTTP headers
         if not all("!" <= char <= "~" for char in os.environ.get(name, "")):
@@ -245,25 +248,16 @@ def check_server(settings: argparse.Namespace, named) -> None:
             raise Refused(f"{named(name)}{shown} has a space, line break or non-ASCII character in it.")
     parts = urllib.parse.urlsplit(settings.base_url if "[" not in settings.base_url else "")
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise Refused(
-            f"{named('OPENAI_BASE_URL')} {settings.shown_url!r} is not an http(s) URL with a host, "
-            "such as http://localhost:11434/v1."
-        )
-    try:
-        make_client(settings)
-    except Exception as problem:  # the variable without which the client builds is the one at fault
+        url = f"{named('OPENAI_BASE_URL')} {settings.shown_url!r}"
+        raise Refused(f"{url} is not an http(s) URL with a host, such as http://localhost:11434/v1.")
+    if problem := client_problem(settings):  # the variable without which the client builds is at fault
         for name in [name for name in CLIENT_VARIABLES if os.environ.get(name)]:
             value = os.environ.pop(name)
-            try:
-                make_client(
-                    argparse.Namespace(**{**vars(settings), "base_url": os.environ.get(name, OPENAI_URL)})
-                )
-            except Exception:
-                continue
-            finally:
-                os.environ[name] = value
-            raise Refused(f"{named(name)} {without_secrets(value)!r} cannot be used: {in_words(problem)}.")
-        raise Refused(f"the openai client cannot be set up: {in_words(problem)}.") from None
+            builds = not client_problem(settings, OPENAI_URL if name == "OPENAI_BASE_URL" else None)
+            os.environ[name] = value
+            if builds:
+                raise Refused(f"{named(name)} {without_secrets(value)!r} cannot be used: {problem}.")
+        raise Refused(f"the openai client cannot be set up: {problem}.")
 
 
 # The variables that the openai client and its httpx read as the client is built.
@@ -272,10 +266,18 @@ CLIENT_VARIABLES = ["OPENAI_BASE_URL", "SSL_CERT_FILE", "SSL_CERT_DIR", "SSLKEYL
 ]
 
 
-def make_client(settings: argparse.Namespace, hooks: dict | None = None) -> openai.AsyncOpenAI:
+def client_problem(settings: argparse.Namespace, base_url: str | None = None) -> str | None:
+    try:
+        make_client(settings, base_url=base_url)
+    except Exception as problem:
+        return in_words(problem)
+    return None
+
+
+def make_client(settings: argparse.Namespace, hooks: dict | None = None, base_url=None) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(
         api_key=settings.key,
-        base_url=settings.base_url,
+        base_url=base_url or settings.base_url,
         organization=os.environ.get("OPENAI_ORG_ID") or None,
         project=os.environ.get("OPENAI_PROJECT_ID") or None,
         timeout=openai.Timeout(None, connect=CONNECT_TIMEOUT),  # no limit on reading: the watch has one
@@ -287,8 +289,8 @@ def make_client(settings: argparse.Namespace, hooks: dict | None = None) -> open
 
 HINTS = {
     401: " Check OPENAI_API_KEY.",
-    404: " Check the model's name, and that the server serves the Responses API.",
     429: " Wait and try again, or check your plan's limits and billing.",
+    404: " Check the model's name, and that the server serves the Responses API.",
 }
 
 

@@ -1,40 +1,33 @@
-"""Fixtures shared by the tests: the script as a module, a run of it in this process, the loopback server.
+"""What the tests share: the script as a module, a run of it in this process, the loopback server.
 
-The script's file name starts with a digit, so it is loaded from its path rather than imported by name.
-A run in this process calls its `run()`, as `python 3runasyncstreaming.py ARGS` would, with a clean
-environment (no OPENAI_* variables, no .env) and the output captured at the file-descriptor level, so
-that the script sees real files. No test ever sends a trace.
+A run in this process calls the script's `run()` as `python 3runasyncstreaming.py ARGS` would, with no
+settings from this machine (no OPENAI_*, proxy or certificate variables, no .env), and captures what it
+writes to its file descriptors. The environment, the working directory and .env are restored after
+each test; no test sends a trace anywhere.
 """
 
-import functools
-import importlib.util
+import importlib
 import io
 import os
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
+import agents
 import pytest
 from openai_server import OpenAIServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "3runasyncstreaming.py"
-# Variables that would change what a run does; each test starts without them.
-SETTINGS_VARIABLES = (
-    "OPENAI_API_KEY",
-    "OPENAI_BASE_URL",
-    "OPENAI_DEFAULT_MODEL",
-    "OPENAI_ORG_ID",
-    "OPENAI_PROJECT_ID",
-    "OPENAI_AGENTS_DISABLE_TRACING",
-    "SSL_CERT_FILE",
-    "SSLKEYLOGFILE",
-    "SHOW_TRACEBACK",
-    *(f"{name}_proxy" for name in ("http", "https", "all", "no")),
-    *(f"{name}_PROXY" for name in ("HTTP", "HTTPS", "ALL", "NO")),
-)
+KEY = "sk-test-not-a-real-key-7f3a9c"
+START = "=== Starting Stream ===\n"
+ANSWER = "Recursion is when a function calls itself."  # the loopback server's default answer
+HANG = 120  # seconds: only a run that has hung takes this long
+MACHINE_SETTINGS = ("OPENAI_", "SSL_", "SHOW_TRACEBACK", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+script = importlib.import_module("3runasyncstreaming")  # pytest puts the project folder on sys.path
+agents.set_trace_processors([])  # nothing a test runs is exported to OpenAI's Traces dashboard
 
 
 @dataclass
@@ -44,46 +37,23 @@ class Outcome:
     stderr: str
 
 
-@functools.cache  # one module, whose classes (ServerSilent, FAILURES' rows) every test shares
-def load_script():
-    spec = importlib.util.spec_from_file_location("tutorial", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there to read its annotations
-    pytests_ctrl_c = signal.getsignal(signal.SIGINT)
-    spec.loader.exec_module(module)
-    signal.signal(signal.SIGINT, pytests_ctrl_c)  # the script's first lines set its own, for its imports
-    return module
-
-
-@pytest.fixture(scope="session")
-def script():
-    """3runasyncstreaming.py as a module, loaded once."""
-    import agents
-
-    agents.set_trace_processors([])  # nothing a test runs is ever exported to OpenAI
-    return load_script()
-
-
 @pytest.fixture
-def environment(monkeypatch, tmp_path, script):
-    """No settings in the environment, and an empty folder for .env; the working directory elsewhere."""
-    for name in SETTINGS_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    env_file = tmp_path / "tutorial" / ".env"
-    env_file.parent.mkdir()
-    monkeypatch.setattr(script, "ENV_FILE", env_file)
+def environment(monkeypatch, tmp_path):
+    """No settings from this machine, .env in an empty folder, and the working directory elsewhere."""
+    for name in os.environ:
+        if name.upper().startswith(MACHINE_SETTINGS):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(script, "ENV_FILE", tmp_path / ".env")
     monkeypatch.chdir(tmp_path)
-    # set_up_sdk() exports what .env adds, as load_dotenv() would: undo that after the test.
-    with mock.patch.dict(os.environ):
-        yield env_file
+    with mock.patch.dict(os.environ):  # the script adds what .env holds to the environment
+        yield tmp_path / ".env"
 
 
 @pytest.fixture
-def run_script(script, environment, monkeypatch, capfd):
-    """Run the script in this process, as `python 3runasyncstreaming.py ARGS...` would run."""
+def run_script(environment, monkeypatch, capfd):
+    """Run the script in this process; `stdin` is piped in ("" as from `< /dev/null`), `env` added."""
 
     def run(*args: str, stdin: str | bytes = "", env: dict[str, str] | None = None) -> Outcome:
-        """Standard input is `stdin`, not a terminal ("" is as with `< /dev/null`); `env` adds variables."""
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
         data = stdin.encode() if isinstance(stdin, str) else stdin
@@ -101,6 +71,18 @@ def run_script(script, environment, monkeypatch, capfd):
 
 @pytest.fixture
 def server():
-    """A loopback server that streams like the OpenAI Responses API; see openai_server.py."""
+    """A stand-in for OpenAI on 127.0.0.1, streaming in its wire format; see openai_server.py."""
     with OpenAIServer() as server:
         yield server
+
+
+@pytest.fixture
+def run(run_script, server):
+    """Run the script in this process against `server`, with a made-up key; `env` adds or replaces."""
+
+    def run(*args: str, stdin: str | bytes = "", env: dict[str, str] | None = None) -> Outcome:
+        return run_script(
+            *args, stdin=stdin, env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url} | (env or {})
+        )
+
+    return run
