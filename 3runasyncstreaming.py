@@ -96,7 +96,7 @@ class Watch:
                     if failure := self.note(event):
                         raise Failed(failure)  # in place of the SDK's own error, which is less plain
                     yield event
-                    if event.type == "response.completed":
+                    if getattr(event, "type", None) == "response.completed":
                         return  # the answer is whole: no need to wait for the server to close the stream
         except asyncio.CancelledError:
             if not clock.done() or clock.cancelled():  # not the clock's doing: Ctrl+C, say
@@ -363,13 +363,15 @@ def without_secrets(url: str) -> str:
 
 def printable(text: str, settings: argparse.Namespace) -> str:
     """`text` on one line of at most 300 characters, without secrets or control characters."""
+    text = re.sub(r"//[^/@\s]*@", "//", text)  # user names and passwords in URLs
     urls = [settings.base_url, *urllib.request.getproxies().values()]
     secrets = [
         settings.key,
-        *(secret for url in urls for secret in re.findall(r"(?<=:)[^/@:]*(?=@)|[;?#].+", url)),
+        *(found for url in urls for found in re.findall(r"(?<=:)[^/@:]*(?=@)|[;?#].+", url)),
     ]
-    for secret in sorted(filter(None, secrets), key=len, reverse=True):
-        text = text.replace(secret, "[key]" if secret == settings.key else "[secret]")
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:  # shorter ones are found by where they stand, in URLs: "p" is in many a word
+            text = text.replace(secret, "[key]" if secret == settings.key else "[secret]")
     return "".join(char if char.isprintable() else "?" for char in " ".join(text.split())[:300])
 
 

@@ -32,9 +32,10 @@ from datetime import date
 from importlib.metadata import version
 from pathlib import Path
 
-from openai_server import RECORDINGS, OpenAIServer, Scenario, read_events, replay
+from openai_server import OpenAIServer, Scenario, read_events, replay
 
 TESTS = Path(__file__).resolve().parent
+RECORDINGS = TESTS.parents[1] / "shared"  # beside the checkout, when it is there
 PROGRAMS = {
     "ours": TESTS.parent / "3runasyncstreaming.py",
     "the seed's loop": TESTS / "bench" / "original_tutorial.py",

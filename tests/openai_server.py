@@ -79,7 +79,6 @@ QUOTA_ERROR = error_body(  # the recorded 429 body, http429_insufficient_quota.b
     "insufficient_quota",
     "insufficient_quota",
 )
-NOT_FOUND = Scenario(status=404, error_body=error_body("Invalid URL", "invalid_request_error", None))
 
 
 def replay(path: Path, **fields) -> Scenario:
@@ -183,12 +182,12 @@ class OpenAIServer:
         """One request per connection: read it, log it, answer it, close."""
         number, headers = None, {}
         try:
-            request_line = await reader.readline()
+            await reader.readline()  # the request line: POST /v1/responses, the only one the SDK sends here
             while (line := await reader.readline()) not in (b"\r\n", b""):
                 name, _, value = line.decode("latin-1").partition(":")
                 headers[name.strip().lower()] = value.strip()
             body = await reader.readexactly(int(headers.get("content-length", 0)))
-            scenario = self.scenario if request_line.startswith(b"POST /v1/responses ") else NOT_FOUND
+            scenario = self.scenario
             self.scenario, number = scenario.then or self.scenario, len(self.requests)
             self.requests.append(json.loads(body or b"{}"))
             self.request_headers.append(headers)

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import HANG, KEY, MACHINE_SETTINGS, SCRIPT, START
@@ -61,7 +62,10 @@ def test_ctrl_c_mid_answer_exits_130_quietly_keeping_the_answer_so_far(start, se
 
 def test_ctrl_c_while_the_sdk_loads_exits_130_quietly(start, server):
     process = start(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.3)  # past the script's first lines; loading the SDK takes a second or more
+    maps, deadline = Path(f"/proc/{process.pid}/maps"), time.monotonic() + HANG
+    while "pydantic_core" not in maps.read_text():  # the SDK is loading, so the script's first lines ran
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
 
     process.send_signal(signal.SIGINT)
 

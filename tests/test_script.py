@@ -63,10 +63,10 @@ def test_prompt_argument_and_piped_prompt_are_what_the_agent_is_asked(run, serve
     ]
 
 
-def test_env_file_beside_the_script_gives_the_key_and_the_environment_wins(run_script, server, environment):
+def test_env_file_beside_the_script_gives_the_key_and_the_environment_wins(run, server, environment):
     environment.write_text("OPENAI_API_KEY=sk-from-dotenv\nOPENAI_BASE_URL=http://127.0.0.1:9/v1\n")
 
-    complete(run_script(env={"OPENAI_BASE_URL": server.base_url}))
+    complete(run(env={"OPENAI_API_KEY": None, "OPENAI_BASE_URL": server.base_url}))
 
     assert server.request_headers[0]["authorization"] == "Bearer sk-from-dotenv"
 
