@@ -190,6 +190,11 @@ class Refused(Exception):
     """A setting that cannot work, found before any request (exit status 2)."""
 
 
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, as for any other setting, not the usage and then the error
+        raise Refused(f"{message} (see --help).")
+
+
 def read_settings(argv: list[str] | None = None) -> argparse.Namespace:
     """The options, the prompt, the key and the server. .env fills in the environment, as load_dotenv()."""
     try:
@@ -199,7 +204,7 @@ def read_settings(argv: list[str] | None = None) -> argparse.Namespace:
     from_env_file = env_file.keys() - os.environ.keys()
     os.environ.update({name: env_file[name] or "" for name in from_env_file})
     default_model = os.environ.get("OPENAI_DEFAULT_MODEL")  # get_default_model() would lowercase it
-    parser = argparse.ArgumentParser(prog=Path(__file__).name, description=__doc__)
+    parser = Parser(prog=Path(__file__).name, description=__doc__)
     parser.add_argument("prompt", nargs="?", help="what to ask (default: standard input, if piped)")
     parser.add_argument("--model", help=f"the model (default: {default_model or get_default_model()})")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds of silence (300)")
@@ -269,6 +274,8 @@ CLIENT_VARIABLES = ["OPENAI_BASE_URL", "SSL_CERT_FILE", "SSL_CERT_DIR", "SSLKEYL
 def client_problem(settings: argparse.Namespace, base_url: str | None = None) -> str | None:
     try:
         make_client(settings, base_url=base_url)
+        for url in [base_url or settings.base_url, *urllib.request.getproxies().values()]:
+            urllib.parse.urlsplit(url if "://" in url else f"//{url}").port  # noqa: B018 (httpx leaves 0-65535 to connect())
     except Exception as problem:
         return in_words(problem)
     return None
@@ -296,6 +303,8 @@ HINTS = {
 
 def explain(error: BaseException, settings: argparse.Namespace) -> str:
     """Why the run failed, on one line, in words a user can act on, without secrets."""
+    while len(getattr(error, "exceptions", ())) == 1:  # a group of one, from a task group: say what it holds
+        error = error.exceptions[0]
     chain = causes(error)
     where = settings.shown_url + proxy_for(settings.base_url)
     answer = next(

@@ -217,7 +217,14 @@ SETTINGS = {
         {"HTTPS_PROXY": "http://bob:pw-9d2f0c@proxy:port"},
         "HTTPS_PROXY (from the environment) 'http://proxy:port' cannot be used: Invalid port: 'port'.",
     ),
+    "a port that cannot be": (
+        [],
+        {"OPENAI_BASE_URL": "http://localhost:99999/v1"},
+        "OPENAI_BASE_URL (from the environment) 'http://localhost:99999/v1' cannot be used: "
+        "Port out of range 0-65535.",
+    ),
     "text that cannot be sent": (["What is \udcff?"], {}, "the prompt argument is not UTF-8 text."),
+    "an unknown option": (["--bogus"], {}, "unrecognized arguments: --bogus (see --help)."),
     "--timeout": (["--timeout", "0"], {}, "--timeout must be a number of seconds above 0."),
 }
 
