@@ -17,6 +17,7 @@ import contextlib
 import errno
 import logging
 import re
+import ssl
 import sys
 import time
 import traceback
@@ -351,6 +352,8 @@ def in_words(error: BaseException) -> str:
         return f"the {missing} package is missing; add it with `uv add {missing}`"
     if isinstance(error, ConnectionError):  # "Connection refused", not "Connect call failed ('::1', 80)"
         return os.strerror(error.errno)
+    if type(error) is ssl.SSLError:  # not a certificate's failure, whose own words say enough
+        return f"no TLS connection ({error.reason}); does the server speak https?"
     words = re.sub(r"\[Errno -?\d+\] |\[\w+: \w+\] | \(_ssl\.c:\d+\)", "", str(error) or type(error).__name__)
     return re.sub(r"`?pip install ([^`\s]+)`?", r"`uv add \1`", words).rstrip(".")
 
