@@ -62,8 +62,9 @@ class Failed(Exception):
 class Watch:
     """Watches each response as the model streams it, before the SDK hands its events on.
 
-    A response ends once the server has said nothing for --timeout seconds, counted from the request to
-    the headers and between events; not while the SDK runs a tool or the client waits to retry.
+    A response ends at response.completed, or once the server has said nothing for --timeout seconds:
+    from the request to its headers, and between events. A tool's run, or the client's wait before it
+    retries an HTTP error, is not the server's silence.
     """
 
     def __init__(self, settings: argparse.Namespace) -> None:
