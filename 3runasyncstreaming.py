@@ -142,9 +142,10 @@ class Watch:
             why = getattr(getattr(response, "incomplete_details", None), "reason", None)
             return f"the answer was cut off ({why or 'no reason given'})"
         elif kind == "response.failed":
-            return f"the response failed: {getattr(getattr(response, 'error', None), 'message', None)}"
+            why = getattr(getattr(response, "error", None), "message", None)
+            return f"the response failed: {why or 'no reason given'}"
         elif kind == "error":
-            return f"the server sent an error: {getattr(event, 'message', None)}"
+            return f"the server sent an error: {getattr(event, 'message', None) or 'no reason given'}"
         return None
 
     def log(self, event) -> None:
